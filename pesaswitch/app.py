@@ -1,0 +1,112 @@
+"""create_app(settings): the gateway's ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+from sqlalchemy import text
+
+from pesaswitch.config import Settings
+from pesaswitch.daraja.client import DarajaApp, DarajaClients
+from pesaswitch.daraja.endpoints import router as daraja_router
+from pesaswitch.db import create_engine, create_sessionmaker
+from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_response
+from pesaswitch.payments.endpoints import router as payments_router
+from pesaswitch.runtime import Runtime
+from pesaswitch.simulator.app import Simulator, SimulatorConfig
+from pesaswitch.worker import run_worker
+
+
+def simulator_config(settings: Settings) -> SimulatorConfig:
+    return SimulatorConfig(
+        consumer_key=settings.daraja_consumer_key,
+        consumer_secret=settings.daraja_consumer_secret,
+        passkeys={settings.daraja_shortcode: settings.daraja_passkey},
+        callback_delay=settings.simulator_delay,
+        hang_seconds=settings.simulator_hang_seconds,
+        pending_queries=settings.simulator_pending_queries,
+        rule_same_amount=settings.simulator_rule_same_amount,
+        rule_subscriber_lock=settings.simulator_rule_subscriber_lock,
+    )
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    engine = create_engine(settings)
+    simulator: Simulator | None = None
+    transport: httpx.AsyncBaseTransport | None = None
+    if settings.embedded_simulator:
+        simulator = Simulator(simulator_config(settings))
+        transport = httpx.ASGITransport(app=simulator.app)
+    http = httpx.AsyncClient(
+        base_url=settings.effective_daraja_base_url,
+        timeout=settings.daraja_timeout,
+        transport=transport,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+    )
+    daraja = DarajaClients(
+        http, DarajaApp(settings.daraja_consumer_key, settings.daraja_consumer_secret)
+    )
+    return Runtime(settings, engine, create_sessionmaker(engine), daraja, simulator)
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or (runtime.settings if runtime else Settings())
+    runtime = runtime or build_runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker = (
+            asyncio.create_task(run_worker(runtime, stop)) if settings.embedded_worker else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="pesaswitch",
+        version="0.1.0",
+        description="Self-hostable M-Pesa payment gateway.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_handlers(app)
+    app.include_router(payments_router)
+    app.include_router(daraja_router)
+    app.mount("/metrics", make_asgi_app())
+
+    max_body = settings.max_body_bytes
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            return problem_response(PayloadTooLarge(f"At most {max_body} bytes are accepted"))
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> JSONResponse:
+        try:
+            async with runtime.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return JSONResponse({"status": "ready"})
+
+    return app

@@ -1,0 +1,315 @@
+"""The ``pesaswitch`` command: serve, worker, migrate, accounts, keys, channels, simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pesaswitch import migrate as migrations
+from pesaswitch.accounts import service as accounts
+from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
+from pesaswitch.app import build_runtime, create_app, simulator_config
+from pesaswitch.config import Settings
+from pesaswitch.db import create_engine, create_sessionmaker, transaction
+from pesaswitch.errors import PesaswitchError
+from pesaswitch.kit.logging import configure_logging
+from pesaswitch.simulator.app import Simulator
+from pesaswitch.worker import run_worker
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="pesaswitch: a self-hostable M-Pesa gateway.",
+    pretty_exceptions_show_locals=False,
+)
+accounts_app = typer.Typer(no_args_is_help=True, help="Merchant accounts.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+channels_app = typer.Typer(no_args_is_help=True, help="Payment channels.")
+credentials_app = typer.Typer(no_args_is_help=True, help="Merchants' own Daraja apps.")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(channels_app, name="channels")
+app.add_typer(credentials_app, name="credentials")
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def main() -> T:
+        engine = create_engine(settings)
+        try:
+            async with transaction(create_sessionmaker(engine)) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except PesaswitchError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
+    return {
+        "account_id": new.account.id,
+        "name": new.account.name,
+        "environment": new.account.environment,
+        "secret_key": new.secret_key.key,
+        "public_key": new.public_key.key,
+        "default_channel_id": new.default_channel.id,
+    }
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations."""
+    migrations.upgrade(_settings())
+    typer.echo("database is up to date")
+
+
+def _bootstrap_sandbox(settings: Settings) -> None:
+    """On a fresh database, create a sandbox account and print how to use it."""
+
+    async def work(session: AsyncSession) -> dict[str, Any] | None:
+        if await session.scalar(select(func.count()).select_from(Account)):
+            return None
+        new = await accounts.create_account(
+            session, secret_key=settings.secret_key, name="Sandbox merchant",
+            environment=Environment.SANDBOX,
+        )  # fmt: skip
+        return _new_account_json(new)
+
+    created = _in_transaction(settings, work)
+    if created is None:
+        return
+    base = settings.effective_public_url
+    typer.echo(
+        "\nCreated a sandbox account (keys are shown only once):\n"
+        f"  account id:      {created['account_id']}\n"
+        f"  secret key:      {created['secret_key']}\n"
+        f"  public key:      {created['public_key']}\n"
+        f"  channel id:      {created['default_channel_id']}\n\n"
+        "Collect KES 10 from the simulator's test number:\n\n"
+        f"  curl -s {base}/v1/payments \\\n"
+        f"    -H 'Authorization: Bearer {created['secret_key']}' \\\n"
+        "    -H 'Content-Type: application/json' \\\n"
+        f"    -d '{{\"amount\": 10, \"phone\": \"0708374149\", "
+        f"\"channel_id\": {created['default_channel_id']}, \"reference\": \"INV-001\"}}'\n"
+    )
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Defaults to PESASWITCH_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to PESASWITCH_PORT.")] = None,
+    bootstrap: Annotated[
+        bool, typer.Option(help="Create a sandbox account on an empty database.")
+    ] = False,
+) -> None:
+    """Migrate, then serve the API (with the embedded worker and simulator by default)."""
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level, json=settings.log_json)
+    migrations.upgrade(settings)
+    if bootstrap or settings.bootstrap_sandbox_account:
+        _bootstrap_sandbox(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the background loops (reconciliation) without the API."""
+    settings = _settings()
+    if settings.embedded_simulator:
+        typer.echo(
+            "A standalone worker cannot share an embedded simulator: run "
+            "`pesaswitch simulator` and set PESASWITCH_DARAJA_BASE_URL to it.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+
+    async def main() -> None:
+        runtime = build_runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(runtime, stop)
+        finally:
+            await runtime.aclose()
+
+    asyncio.run(main())
+
+
+@app.command("simulator")
+def simulator(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 9100,
+) -> None:
+    """Run the Daraja simulator on its own port."""
+    settings = _settings()
+    sim = Simulator(simulator_config(settings))
+    uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Option(help="The merchant's name.")],
+    live: Annotated[bool, typer.Option("--live", help="A live account (default sandbox).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create an account with a secret key, a public key and a wallet channel."""
+    settings = _settings()
+    environment = Environment.LIVE if live else Environment.SANDBOX
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        new = await accounts.create_account(
+            session, secret_key=settings.secret_key, name=name, environment=environment
+        )
+        return _new_account_json(new)
+
+    created = _in_transaction(settings, work)
+    if as_json:
+        _echo_json(created)
+    else:
+        for key, value in created.items():
+            typer.echo(f"{key}: {value}")
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await session.scalars(select(Account).order_by(Account.created_at))
+        return [{"id": a.id, "name": a.name, "environment": a.environment} for a in rows]
+
+    _echo_json(_in_transaction(settings, work))
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option(help="Account id (acct_…).")],
+    public: Annotated[bool, typer.Option("--public", help="A read-only pk_ key.")] = False,
+) -> None:
+    """Create an API key; it is printed once and cannot be shown again."""
+    settings = _settings()
+    kind = KeyKind.PUBLIC if public else KeyKind.SECRET
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        acct = await accounts.get_account(session, account_id=account)
+        issued = await accounts.create_api_key(
+            session, secret_key=settings.secret_key, account=acct, kind=kind
+        )
+        return {"id": issued.id, "kind": issued.kind.value, "key": issued.key}
+
+    _echo_json(_in_transaction(settings, work))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…).")]) -> None:
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        row = await accounts.revoke_api_key(session, key_id=key_id)
+        return {"id": row.id, "revoked_at": str(row.revoked_at)}
+
+    _echo_json(_in_transaction(settings, work))
+
+
+@channels_app.command("add")
+def channels_add(
+    account: Annotated[str, typer.Option(help="Account id (acct_…).")],
+    kind: Annotated[ChannelKind, typer.Option(help="wallet, till, paybill or bank.")],
+    shortcode: Annotated[str | None, typer.Option(help="Till, paybill or bank paybill.")] = None,
+    account_number: Annotated[str | None, typer.Option(help="Bank account number.")] = None,
+    description: Annotated[str, typer.Option()] = "",
+    credential: Annotated[int | None, typer.Option(help="Credential id to push with.")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make it the default.")] = False,
+) -> None:
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        await accounts.get_account(session, account_id=account)
+        channel = await accounts.add_channel(
+            session, account_id=account, kind=kind, shortcode=shortcode,
+            account_number=account_number, description=description,
+            credential_id=credential, make_default=default,
+        )  # fmt: skip
+        return {"id": channel.id, "kind": channel.kind, "is_default": channel.is_default}
+
+    _echo_json(_in_transaction(settings, work))
+
+
+@channels_app.command("list")
+def channels_list(account: Annotated[str, typer.Option(help="Account id (acct_…).")]) -> None:
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> list[dict[str, Any]]:
+        rows = await accounts.list_channels(session, account_id=account)
+        return [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "shortcode": c.shortcode,
+                "account_number": c.account_number,
+                "description": c.description,
+                "is_default": c.is_default,
+            }
+            for c in rows
+        ]
+
+    _echo_json(_in_transaction(settings, work))
+
+
+@credentials_app.command("add")
+def credentials_add(
+    account: Annotated[str, typer.Option(help="Account id (acct_…).")],
+    shortcode: Annotated[str, typer.Option(help="Business shortcode (paybill or HO number).")],
+    consumer_key: Annotated[str, typer.Option(prompt=True)],
+    consumer_secret: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    passkey: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    name: Annotated[str, typer.Option()] = "Daraja app",
+) -> None:
+    """Store a merchant's own Daraja app, encrypted with PESASWITCH_SECRET_KEY."""
+    settings = _settings()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        await accounts.get_account(session, account_id=account)
+        credential = await accounts.add_credential(
+            session, secret_key=settings.secret_key, account_id=account, name=name,
+            shortcode=shortcode, consumer_key=consumer_key,
+            consumer_secret=consumer_secret, passkey=passkey,
+        )  # fmt: skip
+        return {"id": credential.id, "shortcode": credential.shortcode}
+
+    _echo_json(_in_transaction(settings, work))

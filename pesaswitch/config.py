@@ -1,0 +1,117 @@
+"""Settings, read from the environment with the ``PESASWITCH_`` prefix."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The placeholder makes `make run` work out of the box; it is refused for live use
+# (see `_refuse_placeholder_secret`), as the FastAPI full-stack template does.
+PLACEHOLDER_SECRET_KEY = "change-me-sandbox-only"
+
+# Safaricom's published sandbox STK shortcode and passkey (daraja.md §8). Only the
+# simulator and Daraja's sandbox accept them.
+SANDBOX_SHORTCODE = "174379"
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+
+DARAJA_BASE_URLS = {
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+
+
+class DarajaMode(StrEnum):
+    SIMULATOR = "simulator"
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PESASWITCH_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///var/pesaswitch.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    secret_key: str = PLACEHOLDER_SECRET_KEY
+    log_level: str = "info"
+    log_json: bool = False
+
+    daraja_mode: DarajaMode = DarajaMode.SIMULATOR
+    daraja_base_url: str = ""
+    daraja_consumer_key: str = "pesaswitch-simulator-key"
+    daraja_consumer_secret: str = "pesaswitch-simulator-secret"
+    daraja_shortcode: str = SANDBOX_SHORTCODE
+    daraja_passkey: str = SANDBOX_PASSKEY
+    daraja_timeout: float = Field(default=30.0, gt=0)
+
+    # The simulator (embedded in `serve` when daraja_mode is "simulator", or standalone).
+    simulator_delay: float = Field(default=3.0, ge=0)
+    simulator_hang_seconds: float = Field(default=40.0, ge=0)
+    simulator_pending_queries: int = Field(default=3, ge=0)
+    simulator_rule_same_amount: bool = True
+    simulator_rule_subscriber_lock: bool = True
+
+    # Reconciliation of payments whose callback has not arrived.
+    reconcile_after: float = Field(default=60.0, ge=0)
+    reconcile_backoff: str = "15,30,60,120,300,600,1800,3600"
+    reconcile_max_age: float = Field(default=86400.0, gt=0)
+    reconcile_interval: float = Field(default=1.0, gt=0)
+    reconcile_batch: int = Field(default=50, ge=1)
+
+    embedded_worker: bool = True
+    stk_min_amount: int = Field(default=1, ge=1)
+    stk_max_amount: int = Field(default=250_000, ge=1)
+    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    bootstrap_sandbox_account: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Self:
+        if self.daraja_mode != DarajaMode.SIMULATOR and self.secret_key == PLACEHOLDER_SECRET_KEY:
+            raise ValueError(
+                "PESASWITCH_SECRET_KEY is the sandbox placeholder; set a long random value "
+                "before talking to Daraja's sandbox or production"
+            )
+        if len(self.secret_key) < 16:
+            raise ValueError("PESASWITCH_SECRET_KEY must be at least 16 characters")
+        return self
+
+    @cached_property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def effective_daraja_base_url(self) -> str:
+        if self.daraja_base_url:
+            return self.daraja_base_url.rstrip("/")
+        if self.daraja_mode == DarajaMode.SIMULATOR:
+            # Embedded: the client reaches the simulator through an ASGI transport.
+            return "http://daraja-simulator.invalid"
+        return DARAJA_BASE_URLS[self.daraja_mode.value]
+
+    @property
+    def embedded_simulator(self) -> bool:
+        return self.daraja_mode == DarajaMode.SIMULATOR and not self.daraja_base_url
+
+    @cached_property
+    def reconcile_schedule(self) -> tuple[float, ...]:
+        return parse_seconds_list(self.reconcile_backoff)
+
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url.removeprefix(prefix))
+        return None
+
+
+def parse_seconds_list(raw: str) -> tuple[float, ...]:
+    values = tuple(float(part) for part in raw.split(",") if part.strip())
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"expected comma-separated non-negative seconds, got {raw!r}")
+    return values

@@ -1,0 +1,218 @@
+"""One error hierarchy, rendered as RFC 9457 ``application/problem+json``.
+
+    PesaswitchError                      500 internal_error
+    ├── BadRequest                       400 bad_request
+    │   └── InvalidJson                  400 invalid_json
+    ├── ValidationFailed                 422 validation_error
+    │   ├── InvalidPhone                 422 invalid_phone
+    │   ├── UnsupportedNetwork           422 unsupported_network
+    │   ├── AmountOutOfRange             422 amount_out_of_range
+    │   └── IdempotencyKeyMismatch       422 idempotency_key_mismatch
+    ├── AuthenticationFailed             401 invalid_api_key
+    │   └── ApiKeyRevoked                401 api_key_revoked
+    ├── PermissionDenied                 403 insufficient_permissions
+    ├── NotFound                         404 not_found
+    │   └── ChannelNotFound              404 channel_not_found
+    ├── Conflict                         409 conflict
+    │   └── IdempotencyKeyInUse          409 idempotency_key_in_use
+    ├── PayloadTooLarge                  413 payload_too_large
+    ├── DarajaRejected                   409/422 daraja_* (a business answer from Daraja)
+    └── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
+
+Services raise these and never HTTP exceptions; `install_handlers` renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class PesaswitchError(Exception):
+    status_code = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(
+        self, detail: str | None = None, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        self.detail = detail or self.title
+        self.headers = headers
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def to_problem(self) -> dict[str, Any]:
+        return {
+            "type": f"https://pesaswitch.dev/errors/{self.code}",
+            "title": self.title,
+            "status": self.status_code,
+            "code": self.code,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+
+class BadRequest(PesaswitchError):
+    status_code = 400
+    code = "bad_request"
+    title = "Bad request"
+
+
+class InvalidJson(BadRequest):
+    code = "invalid_json"
+    title = "The request body is not valid JSON"
+
+
+class ValidationFailed(PesaswitchError):
+    status_code = 422
+    code = "validation_error"
+    title = "The request is invalid"
+
+
+class InvalidPhone(ValidationFailed):
+    code = "invalid_phone"
+    title = "The phone number is not a valid Kenyan mobile number"
+
+
+class UnsupportedNetwork(ValidationFailed):
+    code = "unsupported_network"
+    title = "The phone number is not on Safaricom M-Pesa"
+
+
+class AmountOutOfRange(ValidationFailed):
+    code = "amount_out_of_range"
+    title = "The amount is outside the allowed range"
+
+
+class IdempotencyKeyMismatch(ValidationFailed):
+    code = "idempotency_key_mismatch"
+    title = "The Idempotency-Key was used with a different request"
+
+
+class AuthenticationFailed(PesaswitchError):
+    status_code = 401
+    code = "invalid_api_key"
+    title = "Missing or invalid API key"
+
+
+class ApiKeyRevoked(AuthenticationFailed):
+    code = "api_key_revoked"
+    title = "The API key has been revoked"
+
+
+class PermissionDenied(PesaswitchError):
+    status_code = 403
+    code = "insufficient_permissions"
+    title = "This key may not perform this action"
+
+
+class NotFound(PesaswitchError):
+    status_code = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class ChannelNotFound(NotFound):
+    code = "channel_not_found"
+    title = "No such channel on this account"
+
+
+class Conflict(PesaswitchError):
+    status_code = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class IdempotencyKeyInUse(Conflict):
+    code = "idempotency_key_in_use"
+    title = "A request with this Idempotency-Key is still being processed"
+
+
+class PayloadTooLarge(PesaswitchError):
+    status_code = 413
+    code = "payload_too_large"
+    title = "The request body is too large"
+
+
+class DarajaRejected(PesaswitchError):
+    """Daraja answered, and the answer is no (a business or validation error)."""
+
+    status_code = 422
+    code = "daraja_rejected"
+    title = "M-Pesa rejected the request"
+
+    def __init__(self, detail: str | None = None, *, status_code: int, code: str, **extra: Any):
+        super().__init__(detail, **extra)
+        self.status_code = status_code
+        self.code = code
+
+
+class DarajaOutage(PesaswitchError):
+    """Daraja did not answer usefully: timeout, connection failure, 5xx."""
+
+    status_code = 503
+    code = "daraja_unavailable"
+    title = "M-Pesa is not reachable"
+
+    def __init__(self, detail: str | None = None, *, status_code: int, code: str, **extra: Any):
+        super().__init__(detail, **extra)
+        self.status_code = status_code
+        self.code = code
+
+
+def problem_response(error: PesaswitchError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.to_problem(),
+        status_code=error.status_code,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _validation_problem(exc: RequestValidationError) -> PesaswitchError:
+    errors = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return InvalidJson("The request body could not be parsed as JSON")
+        loc = [str(part) for part in err.get("loc", ()) if part != "body"]
+        errors.append({"field": ".".join(loc), "message": err.get("msg", "invalid")})
+    fields = ", ".join(e["field"] for e in errors if e["field"]) or "body"
+    return ValidationFailed(f"Invalid fields: {fields}", errors=errors)
+
+
+def install_handlers(app: FastAPI) -> None:
+    async def on_pesaswitch_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PesaswitchError)
+        return problem_response(exc, exc.headers)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(_validation_problem(exc))
+
+    async def on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        error = PesaswitchError(str(exc.detail))
+        error.status_code = exc.status_code
+        error.code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        error.title = str(exc.detail)
+        return problem_response(error, dict(exc.headers or {}))
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unhandled_error", error=repr(exc))
+        return problem_response(PesaswitchError("An unexpected error occurred"))
+
+    app.add_exception_handler(PesaswitchError, on_pesaswitch_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

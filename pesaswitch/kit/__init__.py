@@ -1,0 +1,1 @@
+"""Small shared helpers: ids, clock, phones, secrets, pagination, logging."""

@@ -1,0 +1,37 @@
+"""Prefixed, time-ordered identifiers (``pay_01J…``).
+
+The body is a ULID-style Crockford base32 string: 48 bits of milliseconds then 80 random
+bits, so ids sort by creation time and cursor pagination can order by id alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        value, rem = divmod(value, 32)
+        chars.append(_CROCKFORD[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    ms = now_ms if now_ms is not None else time.time_ns() // 1_000_000
+    return f"{prefix}_{_encode(ms, 10)}{_encode(secrets.randbits(80), 16)}"
+
+
+def new_reference(length: int = 10) -> str:
+    """The short gateway reference shown to merchants (PayHero's 10-character code)."""
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(length))
+
+
+def new_token(nbytes: int = 24) -> str:
+    """An unguessable URL-safe token (callback paths, API keys)."""
+    return secrets.token_urlsafe(nbytes)

@@ -1,0 +1,98 @@
+"""Native v1 payment endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+
+from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
+from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
+from pesaswitch.kit.phones import check_phone
+from pesaswitch.payments import service
+from pesaswitch.payments.initiate import initiate_payment
+from pesaswitch.payments.schemas import (
+    PaymentCreate,
+    PaymentFilters,
+    PaymentOut,
+    PhoneValidateIn,
+    PhoneValidateOut,
+)
+from pesaswitch.runtime import RuntimeDep
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+
+PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
+
+
+@router.post(
+    "/payments",
+    status_code=201,
+    response_model=PaymentOut,
+    responses={
+        400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM,
+        502: PROBLEM, 503: PROBLEM,
+    },  # fmt: skip
+    summary="Send an STK Push prompt to the customer's phone",
+)
+async def create_payment(
+    data: PaymentCreate,
+    runtime: RuntimeDep,
+    auth: WriteAuth,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    response = await initiate_payment(
+        runtime, auth=auth, data=data, idempotency_key=idempotency_key
+    )
+    media_type = "application/json" if response.status_code < 400 else PROBLEM_JSON
+    return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
+
+
+@router.get("/payments/{payment_id}", response_model=PaymentOut, responses={404: PROBLEM})
+async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentOut:
+    async with runtime.sessionmaker() as session:
+        payment = await service.get_payment(
+            session, account_id=auth.account_id, payment_id=payment_id
+        )
+        return PaymentOut.render(payment)
+
+
+@router.get("/payments", response_model=Page[PaymentOut])
+async def list_payments(
+    runtime: RuntimeDep,
+    auth: ReadAuth,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    phone: Annotated[str | None, Query(max_length=32)] = None,
+    reference: Annotated[str | None, Query(max_length=100)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> Page[PaymentOut]:
+    filters = PaymentFilters(
+        status=status,
+        phone=phone,
+        reference=reference,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    async with runtime.sessionmaker() as session:
+        rows = await service.list_payments(
+            session, account_id=auth.account_id, filters=filters, page=page
+        )
+        return make_page(
+            [PaymentOut.render(p) for p in rows], limit=page.limit, cursor_of=lambda p: p.id
+        )
+
+
+@router.post("/phone-numbers/validate", response_model=PhoneValidateOut, tags=["phones"])
+async def validate_phone(data: PhoneValidateIn, _auth: ReadAuth) -> PhoneValidateOut:
+    result = check_phone(data.phone)
+    return PhoneValidateOut(
+        original=result.original,
+        normalized=result.normalized,
+        valid=result.valid,
+        network=result.network,
+    )

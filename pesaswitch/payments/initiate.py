@@ -1,0 +1,174 @@
+"""POST /v1/payments as a flow of short transactions around the Daraja call.
+
+1. validate and claim the Idempotency-Key, create the payment (pending) — commit,
+   so a callback that beats the push response can already find it by its token;
+2. send the STK Push with no transaction open;
+3. record what Daraja said and the response to replay — commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from pesaswitch.accounts.service import AuthContext, resolve_channel
+from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
+from pesaswitch.db import transaction
+from pesaswitch.errors import (
+    AmountOutOfRange,
+    DarajaOutage,
+    DarajaRejected,
+    PesaswitchError,
+)
+from pesaswitch.kit.phones import normalize_mpesa_phone
+from pesaswitch.payments import push, service
+from pesaswitch.payments.models import Payment
+from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
+from pesaswitch.protection import idempotency
+from pesaswitch.protection.idempotency import StaleClaim, StoredResponse
+from pesaswitch.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+METHOD_PATH = "POST /v1/payments"
+
+
+def check_amount(runtime: Runtime, amount: int) -> None:
+    low, high = runtime.settings.stk_min_amount, runtime.settings.stk_max_amount
+    if not low <= amount <= high:
+        raise AmountOutOfRange(f"amount must be between {low} and {high} KES", minimum=low, maximum=high)
+
+
+def _rejection(error: DarajaBusinessError) -> DarajaRejected:
+    if error.is_subscriber_locked:
+        return DarajaRejected(
+            "The customer has another M-Pesa prompt open; try again in about a minute",
+            status_code=409,
+            code="daraja_subscriber_locked",
+        )
+    if error.is_throttled:
+        return DarajaRejected(
+            "M-Pesa is rate-limiting requests; try again shortly",
+            status_code=503,
+            code="daraja_throttled",
+        )
+    if error.is_credentials_problem:
+        return DarajaRejected(
+            "M-Pesa refused the shortcode credentials configured for this channel",
+            status_code=502,
+            code="daraja_credentials_rejected",
+        )
+    return DarajaRejected(
+        f"M-Pesa rejected the request: {error.message}",
+        status_code=422,
+        code="daraja_invalid_request",
+    )
+
+
+async def initiate_payment(
+    runtime: Runtime,
+    *,
+    auth: AuthContext,
+    data: PaymentCreate,
+    idempotency_key: str | None,
+    dialect: str = "native",
+) -> StoredResponse:
+    check_amount(runtime, data.amount)
+    phone = normalize_mpesa_phone(data.phone)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    settings = runtime.settings
+
+    async with transaction(runtime.sessionmaker) as session:
+        if key is not None:
+            earlier = await idempotency.claim(
+                session,
+                account_id=auth.account_id,
+                key=key,
+                method_path=METHOD_PATH,
+                request_fingerprint=idempotency.fingerprint(METHOD_PATH, data.model_dump()),
+                lock_seconds=settings.idempotency_lock_seconds,
+            )
+            if isinstance(earlier, StoredResponse):
+                return earlier
+            if isinstance(earlier, StaleClaim):
+                payment = await service.get_payment(
+                    session, account_id=auth.account_id, payment_id=earlier.resource_id
+                )
+                return StoredResponse(201, PaymentOut.render(payment).model_dump())
+        channel = await resolve_channel(
+            session, account_id=auth.account_id, channel_id=data.channel_id
+        )
+        payment = await service.create_pending_payment(
+            session, account_id=auth.account_id, channel=channel, data=data, phone=phone,
+            dialect=dialect,
+        )  # fmt: skip
+        if key is not None:
+            await idempotency.attach_resource(
+                session, account_id=auth.account_id, key=key, resource_id=payment.id
+            )
+        shortcode_auth = await push.shortcode_auth(session, settings, channel)
+        request = push.stk_request(
+            settings=settings, channel=channel, auth=shortcode_auth, payment=payment
+        )
+
+    client = runtime.daraja.for_app(shortcode_auth.app)
+    error: PesaswitchError | None = None
+    try:
+        accepted = await client.stk_push(request)
+    except DarajaBusinessError as exc:
+        error = _rejection(exc)
+        async with transaction(runtime.sessionmaker) as session:
+            payment = await service.record_push_rejected(
+                session, payment_id=payment.id, result_code=exc.error_code,
+                result_desc=exc.message or error.detail,
+            )  # fmt: skip
+            return await _finish(session, auth, key, payment, error)
+    except DarajaTechnicalError as exc:
+        async with transaction(runtime.sessionmaker) as session:
+            if exc.maybe_sent:
+                payment = await service.record_push_unknown(
+                    session, payment_id=payment.id, reason=str(exc)
+                )
+                error = DarajaOutage(
+                    "M-Pesa did not answer in time. The prompt may still reach the customer; "
+                    "the payment stays pending until M-Pesa reports the result.",
+                    status_code=502,
+                    code="daraja_timeout" if exc.timeout else "daraja_error",
+                )
+            else:
+                payment = await service.record_push_rejected(
+                    session, payment_id=payment.id, result_code="daraja_unavailable",
+                    result_desc=str(exc),
+                )  # fmt: skip
+                error = DarajaOutage(
+                    "M-Pesa could not be reached; no prompt was sent.",
+                    status_code=503,
+                    code="daraja_unavailable",
+                )
+            return await _finish(session, auth, key, payment, error)
+
+    async with transaction(runtime.sessionmaker) as session:
+        payment = await service.record_push_accepted(
+            session, payment_id=payment.id, accepted=accepted,
+            query_after=settings.reconcile_after,
+        )  # fmt: skip
+        return await _finish(session, auth, key, payment, None)
+
+
+async def _finish(
+    session: Any,
+    auth: AuthContext,
+    key: str | None,
+    payment: Payment,
+    error: PesaswitchError | None,
+) -> StoredResponse:
+    rendered = PaymentOut.render(payment).model_dump()
+    if error is None:
+        response = StoredResponse(201, rendered)
+    else:
+        error.extra["payment"] = rendered
+        response = StoredResponse(error.status_code, error.to_problem())
+    if key is not None:
+        await idempotency.complete(session, account_id=auth.account_id, key=key, response=response)
+    return response

@@ -1,0 +1,83 @@
+"""From a payment and its channel to the STK Push (and Query) Daraja must receive."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pesaswitch.accounts.models import Channel, ChannelKind, Credential
+from pesaswitch.config import Settings
+from pesaswitch.daraja.client import DarajaApp
+from pesaswitch.daraja.wire import StkPushRequest
+from pesaswitch.kit import crypto
+from pesaswitch.payments.models import Payment
+
+# Daraja's documented limits: AccountReference 12, TransactionDesc 13 characters, and
+# special characters cause silent failures (daraja.md §2, §12).
+ACCOUNT_REFERENCE_MAX = 12
+TRANSACTION_DESC_MAX = 13
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ]+")
+
+
+def _clean(text: str | None, limit: int) -> str:
+    return _UNSAFE.sub("", text or "").strip()[:limit].strip()
+
+
+@dataclass(frozen=True, slots=True)
+class ShortcodeAuth:
+    """Which Daraja app, shortcode and passkey speak for a channel."""
+
+    app: DarajaApp | None  # None: the gateway's own app
+    business_shortcode: str
+    passkey: str
+
+
+async def shortcode_auth(session: AsyncSession, settings: Settings, channel: Channel) -> ShortcodeAuth:
+    if channel.credential_id is not None:
+        credential = await session.get(Credential, channel.credential_id)
+        assert credential is not None
+        key = settings.secret_key
+        return ShortcodeAuth(
+            app=DarajaApp(
+                crypto.decrypt(key, credential.consumer_key_enc),
+                crypto.decrypt(key, credential.consumer_secret_enc),
+            ),
+            business_shortcode=credential.shortcode,
+            passkey=crypto.decrypt(key, credential.passkey_enc),
+        )
+    if channel.kind == ChannelKind.WALLET.value:
+        return ShortcodeAuth(None, settings.daraja_shortcode, settings.daraja_passkey)
+    # A merchant shortcode without its own credential is pushed with the gateway's app.
+    assert channel.shortcode is not None
+    return ShortcodeAuth(None, channel.shortcode, settings.daraja_passkey)
+
+
+def stk_request(
+    *, settings: Settings, channel: Channel, auth: ShortcodeAuth, payment: Payment
+) -> StkPushRequest:
+    kind = ChannelKind(channel.kind)
+    if kind is ChannelKind.WALLET:
+        # Money lands in the gateway's paybill; our own code attributes it to the merchant.
+        party_b, account_reference = settings.daraja_shortcode, payment.reference
+    elif kind is ChannelKind.BANK:
+        assert channel.shortcode is not None and channel.account_number is not None
+        party_b, account_reference = channel.shortcode, channel.account_number
+    else:
+        assert channel.shortcode is not None
+        party_b = channel.shortcode
+        account_reference = (
+            _clean(payment.external_reference, ACCOUNT_REFERENCE_MAX) or payment.reference
+        )
+    return StkPushRequest(
+        business_shortcode=auth.business_shortcode,
+        passkey=auth.passkey,
+        buy_goods=kind is ChannelKind.TILL,
+        amount=payment.amount,
+        phone=payment.phone,
+        party_b=party_b,
+        callback_url=f"{settings.effective_public_url}/daraja/stk/{payment.callback_token}",
+        account_reference=account_reference,
+        description=_clean(payment.description, TRANSACTION_DESC_MAX) or "Payment",
+    )

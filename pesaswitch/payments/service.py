@@ -1,0 +1,262 @@
+"""Payment state: creation, push outcomes, results from callbacks and queries.
+
+Every status change is a conditional UPDATE … WHERE status = 'pending', so a final
+status is set exactly once however many callbacks and queries race for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import structlog
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pesaswitch.accounts.models import Channel
+from pesaswitch.daraja.wire import StkPushAccepted, StkResult
+from pesaswitch.errors import NotFound, ValidationFailed
+from pesaswitch.kit.clock import utcnow
+from pesaswitch.kit.ids import new_id, new_reference, new_token
+from pesaswitch.kit.pagination import PageParams
+from pesaswitch.kit.phones import check_phone
+from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus, PushState
+from pesaswitch.payments.schemas import PaymentCreate, PaymentFilters
+
+log = structlog.get_logger(__name__)
+
+
+class ResultSource(StrEnum):
+    CALLBACK = "callback"
+    QUERY = "query"
+    PUSH = "push"
+
+
+class Applied(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    MISMATCH = "mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    outcome: Applied
+    payment: Payment
+
+
+async def create_pending_payment(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    channel: Channel,
+    data: PaymentCreate,
+    phone: str,
+    dialect: str = "native",
+) -> Payment:
+    payment = Payment(
+        id=new_id("pay"),
+        account_id=account_id,
+        channel_id=channel.id,
+        amount=data.amount,
+        phone=phone,
+        reference=new_reference(),
+        external_reference=data.reference,
+        description=data.description,
+        customer_name=data.customer_name,
+        callback_url=data.callback_url,
+        metadata_=data.metadata,
+        dialect=dialect,
+        status=PaymentStatus.PENDING.value,
+        push_state=PushState.SENDING.value,
+        callback_token=new_token(24),
+    )
+    session.add(payment)
+    await session.flush()
+    return payment
+
+
+async def get_payment(session: AsyncSession, *, account_id: str, payment_id: str) -> Payment:
+    payment = await session.scalar(
+        select(Payment).where(Payment.id == payment_id, Payment.account_id == account_id)
+    )
+    if payment is None:
+        raise NotFound(f"No payment {payment_id}")
+    return payment
+
+
+async def reload(session: AsyncSession, payment_id: str) -> Payment:
+    payment = await session.get(Payment, payment_id, populate_existing=True)
+    assert payment is not None
+    return payment
+
+
+def _filtered(query: Select[tuple[Payment]], filters: PaymentFilters) -> Select[tuple[Payment]]:
+    if filters.status is not None:
+        try:
+            query = query.where(Payment.status == PaymentStatus(filters.status).value)
+        except ValueError as exc:
+            allowed = ", ".join(s.value for s in PaymentStatus)
+            raise ValidationFailed(f"status must be one of {allowed}") from exc
+    if filters.phone is not None:
+        normalized = check_phone(filters.phone).normalized
+        query = query.where(Payment.phone == (normalized or filters.phone))
+    if filters.reference is not None:
+        query = query.where(
+            or_(
+                Payment.external_reference == filters.reference,
+                Payment.reference == filters.reference,
+            )
+        )
+    if filters.created_after is not None:
+        query = query.where(Payment.created_at >= _naive_utc(filters.created_after))
+    if filters.created_before is not None:
+        query = query.where(Payment.created_at < _naive_utc(filters.created_before))
+    return query
+
+
+async def list_payments(
+    session: AsyncSession, *, account_id: str, filters: PaymentFilters, page: PageParams
+) -> list[Payment]:
+    """Up to ``page.limit + 1`` payments, newest first (the extra row signals more)."""
+    query = _filtered(select(Payment).where(Payment.account_id == account_id), filters)
+    if page.starting_after is not None:
+        query = query.where(Payment.id < page.starting_after)
+    rows = await session.scalars(query.order_by(Payment.id.desc()).limit(page.limit + 1))
+    return list(rows)
+
+
+async def count_payments(session: AsyncSession, *, account_id: str) -> int:
+    total = await session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.account_id == account_id)
+    )
+    return int(total or 0)
+
+
+async def record_push_accepted(
+    session: AsyncSession, *, payment_id: str, accepted: StkPushAccepted, query_after: float
+) -> Payment:
+    now = utcnow()
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id)
+        .values(
+            checkout_request_id=accepted.checkout_request_id,
+            merchant_request_id=accepted.merchant_request_id,
+            push_state=PushState.ACCEPTED.value,
+            next_query_at=now + timedelta(seconds=query_after),
+            updated_at=now,
+        )
+    )
+    # A callback may have settled it already (it can beat the push response): no reschedule.
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status != PaymentStatus.PENDING.value)
+        .values(next_query_at=None)
+    )
+    return await reload(session, payment_id)
+
+
+async def record_push_rejected(
+    session: AsyncSession, *, payment_id: str, result_code: str, result_desc: str
+) -> Payment:
+    """Daraja refused the push: nothing reached the phone, so the payment failed."""
+    now = utcnow()
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING.value)
+        .values(
+            status=PaymentStatus.FAILED.value,
+            push_state=PushState.REJECTED.value,
+            result_code=result_code,
+            result_desc=result_desc[:500],
+            settled_by=ResultSource.PUSH.value,
+            next_query_at=None,
+            finalized_at=now,
+            updated_at=now,
+        )
+    )
+    return await reload(session, payment_id)
+
+
+async def record_push_unknown(session: AsyncSession, *, payment_id: str, reason: str) -> Payment:
+    """No answer to the push: the prompt may be on the phone. Only the callback can tell,
+    since without a CheckoutRequestID there is nothing to query; it stays pending."""
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.push_state == PushState.SENDING.value)
+        .values(push_state=PushState.UNKNOWN.value, result_desc=reason[:500], updated_at=utcnow())
+    )
+    log.warning("payments.push.unknown", payment_id=payment_id, reason=reason)
+    return await reload(session, payment_id)
+
+
+async def apply_result(
+    session: AsyncSession, *, payment: Payment, result: StkResult, source: ResultSource
+) -> ApplyResult:
+    status = PaymentStatus(result.outcome.value)
+    assert status.is_final, "only final results are applied"
+    if (
+        payment.checkout_request_id is not None
+        and result.checkout_request_id is not None
+        and result.checkout_request_id != payment.checkout_request_id
+    ) or (status is PaymentStatus.COMPLETED and result.amount not in (None, payment.amount)):
+        log.warning("payments.result.mismatch", payment_id=payment.id, source=source.value)
+        return ApplyResult(Applied.MISMATCH, payment)
+    now = utcnow()
+    outcome = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING.value)
+        .values(
+            status=status.value,
+            result_code=result.result_code,
+            result_desc=result.result_desc[:500],
+            mpesa_receipt=result.receipt,
+            transaction_date=result.transaction_date,
+            checkout_request_id=payment.checkout_request_id or result.checkout_request_id,
+            merchant_request_id=payment.merchant_request_id or result.merchant_request_id,
+            settled_by=source.value,
+            next_query_at=None,
+            finalized_at=now,
+            updated_at=now,
+        )
+    )
+    current = await reload(session, payment.id)
+    if getattr(outcome, "rowcount", 0) == 1:
+        log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
+        return ApplyResult(Applied.APPLIED, current)
+    if current.status == status.value and current.result_code == result.result_code:
+        return ApplyResult(Applied.DUPLICATE, current)
+    # A final status is never overwritten; the disagreement is kept for review.
+    log.warning(
+        "payments.result.conflict",
+        payment_id=payment.id,
+        stored=current.status,
+        incoming=status.value,
+        source=source.value,
+    )
+    return ApplyResult(Applied.CONFLICT, current)
+
+
+async def find_by_callback_token(session: AsyncSession, *, token: str) -> Payment | None:
+    payment: Payment | None = await session.scalar(
+        select(Payment).where(Payment.callback_token == token)
+    )
+    return payment
+
+
+async def store_callback(
+    session: AsyncSession, *, payment_id: str, body: str, source_ip: str | None, outcome: str
+) -> None:
+    session.add(
+        DarajaCallback(payment_id=payment_id, body=body, source_ip=source_ip, outcome=outcome)
+    )
+    await session.flush()
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+

@@ -1,0 +1,36 @@
+"""What a running process shares: settings, database, Daraja clients, the simulator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from pesaswitch.config import Settings
+from pesaswitch.daraja.client import DarajaClients
+from pesaswitch.simulator.app import Simulator
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    daraja: DarajaClients
+    simulator: Simulator | None = None
+
+    async def aclose(self) -> None:
+        if self.simulator is not None:
+            await self.simulator.aclose()
+        await self.daraja.aclose()
+        await self.engine.dispose()
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -1,0 +1,312 @@
+"""A fake Daraja that speaks the real HTTP API: OAuth, STK Push, STK Query.
+
+State lives in memory, as it would inside Safaricom: the gateway must learn everything
+through HTTP answers and callbacks. Mount it in-process (ASGI transport) or run it
+standalone with ``pesaswitch simulator``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pesaswitch.config import SANDBOX_PASSKEY
+from pesaswitch.daraja.wire import stk_password
+from pesaswitch.simulator import wire
+from pesaswitch.simulator.scenarios import (
+    MAX_STK_AMOUNT,
+    SAME_AMOUNT_WINDOW,
+    Behaviour,
+    SimulatedPush,
+    describe,
+    scenario_for,
+)
+
+log = structlog.get_logger(__name__)
+
+TOKEN_LIFETIME = 3599
+
+
+@dataclass(slots=True)
+class SimulatorConfig:
+    consumer_key: str
+    consumer_secret: str
+    # shortcode -> passkey; shortcodes not listed use Safaricom's public sandbox passkey.
+    passkeys: dict[str, str] = field(default_factory=dict)
+    accept_any_app: bool = True
+    callback_delay: float = 0.0
+    hang_seconds: float = 40.0
+    pending_queries: int = 3
+    rule_same_amount: bool = True
+    rule_subscriber_lock: bool = True
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig, callback_http: httpx.AsyncClient | None = None):
+        self.config = config
+        self._callback_http = callback_http
+        self._owns_http = callback_http is None
+        self.tokens: dict[str, float] = {}
+        self.pushes: dict[str, SimulatedPush] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.app = self._build_app()
+
+    def use_callback_client(self, client: httpx.AsyncClient) -> None:
+        """Deliver callbacks through ``client`` (tests route them in-process)."""
+        self._callback_http = client
+        self._owns_http = False
+
+    @property
+    def callback_http(self) -> httpx.AsyncClient:
+        if self._callback_http is None:
+            self._callback_http = httpx.AsyncClient(timeout=10.0)
+        return self._callback_http
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._owns_http and self._callback_http is not None:
+            await self._callback_http.aclose()
+
+    # --- callbacks -------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_callback(self, push: SimulatedPush) -> None:
+        body = json.dumps(wire.stk_callback_body(push)).encode()
+        try:
+            response = await self.callback_http.post(
+                push.callback_url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json;charset=UTF-8",
+                    "BusinessShortCode": push.shortcode,
+                },
+            )
+            push.callbacks_sent.append(response.status_code)
+        except httpx.HTTPError as exc:
+            # Daraja delivers once and never retries (daraja.md §3); neither do we.
+            push.callbacks_sent.append(0)
+            log.warning("simulator.callback.failed", error=repr(exc))
+
+    async def _callback_later(self, push: SimulatedPush, copies: int) -> None:
+        await asyncio.sleep(max(0.0, push.final_at - time.monotonic()))
+        await asyncio.gather(*(self._deliver_callback(push) for _ in range(copies)))
+
+    # --- rules -----------------------------------------------------------------------
+
+    def _subscriber_locked(self, msisdn: str, now: float) -> bool:
+        return any(p.msisdn == msisdn and not p.is_final(now) for p in self.pushes.values())
+
+    def _same_amount_recently(self, msisdn: str, amount: int, now: float) -> bool:
+        return any(
+            p.msisdn == msisdn and p.amount == amount and now - p.created_at < SAME_AMOUNT_WINDOW
+            for p in self.pushes.values()
+        )
+
+    def _prune(self, now: float) -> None:
+        # Keep a day of history for queries; older pushes are forgotten like Daraja's.
+        stale = [k for k, p in self.pushes.items() if now - p.created_at > 86_400]
+        for key in stale:
+            del self.pushes[key]
+
+    # --- HTTP ------------------------------------------------------------------------
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        expires = self.tokens.get(token)
+        return expires is not None and expires > time.monotonic()
+
+    def _check_basic(self, header: str) -> bool:
+        if not header.startswith("Basic "):
+            return False
+        try:
+            key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        if key == self.config.consumer_key and secret == self.config.consumer_secret:
+            return True
+        return self.config.accept_any_app and bool(key) and bool(secret)
+
+    async def oauth(self, request: Request) -> JSONResponse:
+        if request.query_params.get("grant_type") != "client_credentials":
+            return wire.error(400, "400.008.02", "Invalid grant type passed")
+        if not self._check_basic(request.headers.get("authorization", "")):
+            return wire.error(400, "400.008.01", "Invalid Authentication passed")
+        token = secrets.token_urlsafe(21)[:28]
+        self.tokens[token] = time.monotonic() + TOKEN_LIFETIME
+        # expires_in as a string, as real captures show (daraja.md §1).
+        return JSONResponse({"access_token": token, "expires_in": str(TOKEN_LIFETIME)})
+
+    def _password_ok(self, shortcode: str, password: Any, timestamp: str) -> bool:
+        passkey = self.config.passkeys.get(shortcode, SANDBOX_PASSKEY)
+        return password == stk_password(shortcode, passkey, timestamp)
+
+    async def stk_push(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return wire.error(404, "404.001.03", "Invalid Access Token")
+        try:
+            body = await request.json()
+        except ValueError:
+            return wire.error(400, "400.002.05", "Invalid Request Payload")
+        if not isinstance(body, dict):
+            return wire.error(400, "400.002.05", "Invalid Request Payload")
+        shortcode = str(body.get("BusinessShortCode", ""))
+        timestamp = str(body.get("Timestamp", ""))
+        amount = wire.whole_amount(body.get("Amount"))
+        msisdn = str(body.get("PhoneNumber", ""))
+        checks = [
+            ("BusinessShortCode", wire.SHORTCODE.match(shortcode)),
+            ("Timestamp", wire.TIMESTAMP.match(timestamp)),
+            ("TransactionType", body.get("TransactionType") in wire.TRANSACTION_TYPES),
+            ("Amount", amount is not None and amount >= 1),
+            ("PartyA", wire.MSISDN.match(str(body.get("PartyA", "")))),
+            ("PartyB", wire.DIGITS.match(str(body.get("PartyB", "")))),
+            ("PhoneNumber", wire.MSISDN.match(msisdn)),
+            ("CallBackURL", wire.is_callback_url(body.get("CallBackURL"))),
+            ("AccountReference", _short_text(body.get("AccountReference"), 12)),
+            ("Remarks", _short_text(body.get("TransactionDesc"), 13)),
+        ]
+        for field_name, ok in checks:
+            if not ok:
+                return wire.invalid(field_name)
+        if not self._password_ok(shortcode, body.get("Password"), timestamp):
+            return wire.error(500, "500.001.1001", "Wrong credentials")
+        assert amount is not None
+
+        now = time.monotonic()
+        self._prune(now)
+        scenario = scenario_for(msisdn)
+        if scenario.behaviour is Behaviour.LOCKED or (
+            self.config.rule_subscriber_lock and self._subscriber_locked(msisdn, now)
+        ):
+            return wire.error(
+                500,
+                "500.001.1001",
+                "Unable to lock subscriber, a transaction is already in process for the "
+                "current subscriber",
+            )
+        result_code = scenario.result_code
+        if amount > MAX_STK_AMOUNT:
+            result_code = 3
+        elif self.config.rule_same_amount and self._same_amount_recently(msisdn, amount, now):
+            result_code = 17
+
+        moment = datetime.now(UTC)
+        push = SimulatedPush(
+            checkout_request_id=wire.checkout_request_id(msisdn, moment),
+            merchant_request_id=wire.request_id(),
+            msisdn=msisdn,
+            amount=amount,
+            shortcode=shortcode,
+            callback_url=str(body["CallBackURL"]),
+            result_code=result_code,
+            behaviour=scenario.behaviour,
+            created_at=now,
+            final_at=now + self.config.callback_delay,
+            receipt=wire.receipt_number(moment) if result_code == 0 else None,
+            transaction_date=wire.transaction_date(moment),
+        )
+        while push.checkout_request_id in self.pushes:  # same millisecond, same number
+            push.checkout_request_id += str(secrets.randbelow(10))
+        self.pushes[push.checkout_request_id] = push
+        log.info("simulator.stk.accepted", msisdn=msisdn, behaviour=push.behaviour.value)
+
+        match push.behaviour:
+            case Behaviour.LOST_CALLBACK:
+                pass
+            case Behaviour.SLOW_QUERY:
+                push.pending_queries_left = self.config.pending_queries
+            case Behaviour.EARLY_CALLBACK:
+                push.final_at = now
+                await self._deliver_callback(push)
+            case Behaviour.DUPLICATE_CALLBACK:
+                self._spawn(self._callback_later(push, copies=2))
+            case _:
+                self._spawn(self._callback_later(push, copies=1))
+        if push.behaviour is Behaviour.HANGING_PUSH:
+            await asyncio.sleep(self.config.hang_seconds)
+
+        message = "Success. Request accepted for processing"
+        return JSONResponse(
+            {
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResponseCode": "0",
+                "ResponseDescription": message,
+                "CustomerMessage": message,
+            }
+        )
+
+    async def stk_query(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return wire.error(400, "400.003.01", "Invalid Access Token")
+        try:
+            body = await request.json()
+        except ValueError:
+            return wire.error(400, "400.002.05", "Invalid Request Payload")
+        if not isinstance(body, dict):
+            return wire.error(400, "400.002.05", "Invalid Request Payload")
+        shortcode = str(body.get("BusinessShortCode", ""))
+        timestamp = str(body.get("Timestamp", ""))
+        if not wire.SHORTCODE.match(shortcode):
+            return wire.invalid("BusinessShortCode")
+        if not wire.TIMESTAMP.match(timestamp):
+            return wire.invalid("Timestamp")
+        if not self._password_ok(shortcode, body.get("Password"), timestamp):
+            return wire.error(500, "500.001.1001", "Wrong credentials")
+        push = self.pushes.get(str(body.get("CheckoutRequestID", "")))
+        if push is None:
+            return wire.error(500, "500.001.1001", "The transaction does not Exist")
+        now = time.monotonic()
+        if not push.is_final(now):
+            # Both "still processing" shapes seen in 2025-26 (daraja.md §4), alternating.
+            if push.pending_queries_left > 0:
+                push.pending_queries_left -= 1
+            if push.pending_queries_left % 2 == 1:
+                return wire.error(500, "500.001.1001", "")
+            return JSONResponse(
+                {"ResultCode": "4999", "ResultDesc": "The transaction is still under processing"}
+            )
+        return JSONResponse(
+            {
+                "ResponseCode": "0",
+                "ResponseDescription": "The service request has been accepted successsfully",
+                "MerchantRequestID": push.merchant_request_id,
+                "CheckoutRequestID": push.checkout_request_id,
+                "ResultCode": str(push.result_code),
+                "ResultDesc": describe(push.result_code, for_query=True),
+            }
+        )
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI(title="pesaswitch Daraja simulator", openapi_url=None, docs_url=None)
+        app.add_api_route("/oauth/v1/generate", self.oauth, methods=["GET"])
+        app.add_api_route("/mpesa/stkpush/v1/processrequest", self.stk_push, methods=["POST"])
+        app.add_api_route("/mpesa/stkpushquery/v1/query", self.stk_query, methods=["POST"])
+
+        async def health() -> dict[str, Any]:
+            return {"status": "ok", "pushes": len(self.pushes)}
+
+        app.add_api_route("/simulator/health", health, methods=["GET"])
+        return app
+
+
+def _short_text(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) <= limit

@@ -1,0 +1,31 @@
+"""Background loops. Embedded in ``serve`` by default, or run alone as ``pesaswitch worker``;
+any number of them can run at once, since every claim goes through the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from pesaswitch.payments.tasks import reconcile_once
+from pesaswitch.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    interval = runtime.settings.reconcile_interval
+    log.info("worker.started", interval=interval)
+    while not stop.is_set():
+        try:
+            handled = await reconcile_once(runtime)
+        except Exception:
+            # A database hiccup must not kill the loop; the next tick retries.
+            log.exception("worker.tick_failed")
+            handled = 0
+        if handled:
+            continue  # more may be due; go again without sleeping
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+    log.info("worker.stopped")
