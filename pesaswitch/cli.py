@@ -111,8 +111,8 @@ def _bootstrap_sandbox(settings: Settings) -> None:
         f"  curl -s {base}/v1/payments \\\n"
         f"    -H 'Authorization: Bearer {created['secret_key']}' \\\n"
         "    -H 'Content-Type: application/json' \\\n"
-        f"    -d '{{\"amount\": 10, \"phone\": \"0708374149\", "
-        f"\"channel_id\": {created['default_channel_id']}, \"reference\": \"INV-001\"}}'\n"
+        f'    -d \'{{"amount": 10, "phone": "0708374149", '
+        f'"channel_id": {created["default_channel_id"]}, "reference": "INV-001"}}\'\n'
     )
 
 

@@ -15,7 +15,12 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from pesaswitch.config import Settings
@@ -81,17 +86,15 @@ def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
-
 async def insert_ignoring_conflict(session: AsyncSession, model: type[Base], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted.
 
     Claiming a natural key this way, never SELECT-then-INSERT, is what makes racing
     requests safe (reliability.md §2).
     """
-    table = model.__table__
     if is_sqlite(session):
-        stmt: Any = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+        stmt: Any = sqlite.insert(model).values(**values).on_conflict_do_nothing()
     else:
-        stmt = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+        stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)

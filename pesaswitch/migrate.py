@@ -27,6 +27,4 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 
 
 def make_revision(settings: Settings, message: str) -> None:
-    command.revision(
-        alembic_config(settings.database_url), message=message, autogenerate=True
-    )
+    command.revision(alembic_config(settings.database_url), message=message, autogenerate=True)

@@ -93,7 +93,11 @@ class DarajaClient:
     async def _access_token(self, *, refresh: bool = False) -> str:
         async with self._token_lock:
             token = self._token
-            if refresh or token is None or token.expires_at - TOKEN_REFRESH_MARGIN < time.monotonic():
+            if (
+                refresh
+                or token is None
+                or token.expires_at - TOKEN_REFRESH_MARGIN < time.monotonic()
+            ):
                 token = self._token = await self._fetch_token()
             return token.value
 

@@ -1,10 +1,10 @@
 """What the Daraja client raises. The payments service turns these into problem answers.
 
-    DarajaError
-    ├── DarajaBusinessError     Daraja answered and refused (validation, locked subscriber,
-    │                           bad credentials, throttling): nothing reached the phone.
-    └── DarajaTechnicalError    no usable answer: timeout, connection failure, 5xx, garbage.
-                                ``maybe_sent`` says whether the request may have taken effect.
+DarajaError
+├── DarajaBusinessError     Daraja answered and refused (validation, locked subscriber,
+│                           bad credentials, throttling): nothing reached the phone.
+└── DarajaTechnicalError    no usable answer: timeout, connection failure, 5xx, garbage.
+                            ``maybe_sent`` says whether the request may have taken effect.
 """
 
 from __future__ import annotations

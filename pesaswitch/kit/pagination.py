@@ -40,4 +40,3 @@ def make_page(rows: Sequence[T], *, limit: int, cursor_of: Callable[[T], str]) -
     return Page[T](
         data=data, has_more=has_more, next_cursor=cursor_of(data[-1]) if has_more else None
     )
-

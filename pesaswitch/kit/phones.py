@@ -25,8 +25,12 @@ SAFARICOM = _ranges(
     (118, 119), (140, 143), (180, 182),
 )  # fmt: skip
 AIRTEL = _ranges((730, 739), (750, 756), (780, 789), (100, 102))
-TELKOM = _ranges((770, 779),)
-EQUITEL = _ranges((763, 766),)
+TELKOM = _ranges(
+    (770, 779),
+)
+EQUITEL = _ranges(
+    (763, 766),
+)
 NETWORKS = (("safaricom", SAFARICOM), ("airtel", AIRTEL), ("telkom", TELKOM), ("equitel", EQUITEL))
 
 _SEPARATORS = re.compile(r"[\s\-().]")
@@ -56,7 +60,13 @@ def check_phone(raw: str) -> PhoneCheck:
     except phonenumbers.NumberParseException:
         return PhoneCheck(raw, None, False, None)
     national = str(parsed.national_number)
-    if parsed.country_code != 254 or len(national) != 9 or not phonenumbers.is_valid_number(parsed):
+    # Kenyan mobile numbers are 9 national digits starting 7 or 1; 020… is a Nairobi landline.
+    if (
+        parsed.country_code != 254
+        or len(national) != 9
+        or national[0] not in "17"
+        or not phonenumbers.is_valid_number(parsed)
+    ):
         return PhoneCheck(raw, None, False, None)
     normalized = f"254{national}"
     network = next((name for name, prefixes in NETWORKS if national[:3] in prefixes), None)

@@ -33,9 +33,15 @@ PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9
     status_code=201,
     response_model=PaymentOut,
     responses={
-        400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM,
-        502: PROBLEM, 503: PROBLEM,
-    },  # fmt: skip
+        400: PROBLEM,
+        401: PROBLEM,
+        403: PROBLEM,
+        404: PROBLEM,
+        409: PROBLEM,
+        422: PROBLEM,
+        502: PROBLEM,
+        503: PROBLEM,
+    },
     summary="Send an STK Push prompt to the customer's phone",
 )
 async def create_payment(

@@ -37,7 +37,9 @@ METHOD_PATH = "POST /v1/payments"
 def check_amount(runtime: Runtime, amount: int) -> None:
     low, high = runtime.settings.stk_min_amount, runtime.settings.stk_max_amount
     if not low <= amount <= high:
-        raise AmountOutOfRange(f"amount must be between {low} and {high} KES", minimum=low, maximum=high)
+        raise AmountOutOfRange(
+            f"amount must be between {low} and {high} KES", minimum=low, maximum=high
+        )
 
 
 def _rejection(error: DarajaBusinessError) -> DarajaRejected:

@@ -34,7 +34,9 @@ class ShortcodeAuth:
     passkey: str
 
 
-async def shortcode_auth(session: AsyncSession, settings: Settings, channel: Channel) -> ShortcodeAuth:
+async def shortcode_auth(
+    session: AsyncSession, settings: Settings, channel: Channel
+) -> ShortcodeAuth:
     if channel.credential_id is not None:
         credential = await session.get(Credential, channel.credential_id)
         assert credential is not None
@@ -62,7 +64,8 @@ def stk_request(
         # Money lands in the gateway's paybill; our own code attributes it to the merchant.
         party_b, account_reference = settings.daraja_shortcode, payment.reference
     elif kind is ChannelKind.BANK:
-        assert channel.shortcode is not None and channel.account_number is not None
+        assert channel.shortcode is not None
+        assert channel.account_number is not None
         party_b, account_reference = channel.shortcode, channel.account_number
     else:
         assert channel.shortcode is not None

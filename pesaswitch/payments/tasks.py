@@ -61,7 +61,8 @@ async def reconcile_payment(runtime: Runtime, payment_id: str) -> None:
         if payment is None or payment.status != PaymentStatus.PENDING.value:
             return
         channel = await session.get(Channel, payment.channel_id)
-        assert channel is not None and payment.checkout_request_id is not None
+        assert channel is not None
+        assert payment.checkout_request_id is not None
         auth = await push.shortcode_auth(session, settings, channel)
         checkout_request_id = payment.checkout_request_id
     try:

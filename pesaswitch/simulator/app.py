@@ -156,7 +156,7 @@ class Simulator:
 
     def _password_ok(self, shortcode: str, password: Any, timestamp: str) -> bool:
         passkey = self.config.passkeys.get(shortcode, SANDBOX_PASSKEY)
-        return password == stk_password(shortcode, passkey, timestamp)
+        return bool(password == stk_password(shortcode, passkey, timestamp))
 
     async def stk_push(self, request: Request) -> JSONResponse:
         if not self._authorized(request):

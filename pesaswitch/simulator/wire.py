@@ -28,8 +28,11 @@ MAX_TRANSACTION_DESC = 13
 
 def request_id() -> str:
     parts = ["".join(secrets.choice(_HEX) for _ in range(n)) for n in (4, 4, 4)]
-    return "-".join(parts) + "-" + "".join(secrets.choice(_HEX) for _ in range(12)) + str(
-        secrets.randbelow(10**7)
+    return (
+        "-".join(parts)
+        + "-"
+        + "".join(secrets.choice(_HEX) for _ in range(12))
+        + str(secrets.randbelow(10**7))
     )
 
 

@@ -1,0 +1,64 @@
+"""A throwaway PostgreSQL cluster for the suite: initdb, pg_ctl start, and rm -rf after.
+
+Runs the server as the ``postgres`` user when the suite runs as root (initdb refuses
+root). Listens on 127.0.0.1 and a private socket directory only.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.processes import free_port
+
+
+def _pg_bin() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    if candidates:
+        return Path(candidates[0]).parent
+    initdb = shutil.which("initdb")
+    if initdb:
+        return Path(initdb).parent
+    raise RuntimeError("PostgreSQL server binaries not found; run scripts/ensure-postgres.sh")
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    bindir = _pg_bin()
+    root = Path(tempfile.mkdtemp(prefix="pesaswitch-pg-"))
+    data, log = root / "data", root / "server.log"
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=root)
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+            "-E", "UTF8", "--no-sync")  # fmt: skip
+        options = (
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+        )
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w",
+            "start")  # fmt: skip
+        run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+            "pesaswitch_test")  # fmt: skip
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/pesaswitch_test"
+    finally:
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            cwd=root,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
