@@ -23,7 +23,7 @@ from pesaswitch.errors import (
 )
 from pesaswitch.kit.phones import normalize_mpesa_phone
 from pesaswitch.payments import push, service
-from pesaswitch.payments.models import Payment
+from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
 from pesaswitch.protection import idempotency
 from pesaswitch.protection.idempotency import StaleClaim, StoredResponse
@@ -132,6 +132,9 @@ async def initiate_payment(
                 payment = await service.record_push_unknown(
                     session, payment_id=payment.id, reason=str(exc)
                 )
+                if payment.status != PaymentStatus.PENDING.value:
+                    # The callback beat the timeout: the outcome is known after all.
+                    return await _finish(session, auth, key, payment, None)
                 error = DarajaOutage(
                     "M-Pesa did not answer in time. The prompt may still reach the customer; "
                     "the payment stays pending until M-Pesa reports the result.",

@@ -238,6 +238,10 @@ class Simulator:
                 await self._deliver_callback(push)
             case Behaviour.DUPLICATE_CALLBACK:
                 self._spawn(self._callback_later(push, copies=2))
+            case Behaviour.HANGING_PUSH:
+                # The customer pays after the client has given up on the push response.
+                push.final_at = now + self.config.hang_seconds + self.config.callback_delay
+                self._spawn(self._callback_later(push, copies=1))
             case _:
                 self._spawn(self._callback_later(push, copies=1))
         if push.behaviour is Behaviour.HANGING_PUSH:

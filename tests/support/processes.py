@@ -49,13 +49,15 @@ class Process:
         raise RuntimeError(f"{url} not ready after {timeout}s:\n{self.output()}")
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def kill(self) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(signal.SIGKILL)
             self.popen.wait(timeout=10)
+        self._log.close()
 
     def stop(self) -> None:
         if self.popen.poll() is None:
