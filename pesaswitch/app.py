@@ -17,9 +17,11 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_response
+from pesaswitch.kit.logging import configure_logging
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
+from pesaswitch.webhooks.endpoints import router as webhooks_router
 from pesaswitch.worker import run_worker
 
 
@@ -57,6 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
+    configure_logging(settings.log_level, json=settings.log_json)
     runtime = runtime or build_runtime(settings)
 
     @contextlib.asynccontextmanager
@@ -82,6 +85,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     install_handlers(app)
     app.include_router(payments_router)
+    app.include_router(webhooks_router)
     app.include_router(daraja_router)
     app.mount("/metrics", make_asgi_app())
 

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(default=1.0, gt=0)
     reconcile_batch: int = Field(default=50, ge=1)
 
+    # Outbound webhooks (Standard Webhooks, from the transactional outbox).
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
+    webhook_interval: float = Field(default=0.5, gt=0)
+    # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
+    # live accounts never may. `make run` turns it on.
+    sandbox_allow_private_urls: bool = False
+
     embedded_worker: bool = True
     stk_min_amount: int = Field(default=1, ge=1)
     stk_max_amount: int = Field(default=250_000, ge=1)
@@ -102,6 +111,10 @@ class Settings(BaseSettings):
     @cached_property
     def reconcile_schedule(self) -> tuple[float, ...]:
         return parse_seconds_list(self.reconcile_backoff)
+
+    @cached_property
+    def webhook_schedule(self) -> tuple[float, ...]:
+        return parse_seconds_list(self.webhook_retry_schedule)
 
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"

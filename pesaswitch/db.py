@@ -38,7 +38,11 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: DateTime(timezone=False), dict[str, Any]: JsonType}
+    type_annotation_map = {
+        datetime: DateTime(timezone=False),
+        dict[str, Any]: JsonType,
+        list[str]: JsonType,
+    }
 
 
 def _prepare_sqlite(engine: AsyncEngine) -> None:

@@ -3,6 +3,7 @@
 from pesaswitch.accounts.models import Account, ApiKey, Channel, Credential
 from pesaswitch.payments.models import DarajaCallback, Payment
 from pesaswitch.protection.models import IdempotencyKey
+from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
     "Account",
@@ -10,6 +11,10 @@ __all__ = [
     "Channel",
     "Credential",
     "DarajaCallback",
+    "Delivery",
+    "DeliveryAttempt",
+    "Event",
     "IdempotencyKey",
     "Payment",
+    "WebhookEndpoint",
 ]

@@ -10,11 +10,17 @@ import structlog
 
 from pesaswitch.payments.tasks import reconcile_once
 from pesaswitch.runtime import Runtime
+from pesaswitch.webhooks.dispatcher import Dispatcher
 
 log = structlog.get_logger(__name__)
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    """The reconciler and the webhook dispatcher, side by side until ``stop`` is set."""
+    await asyncio.gather(run_reconciler(runtime, stop), Dispatcher(runtime).run(stop))
+
+
+async def run_reconciler(runtime: Runtime, stop: asyncio.Event) -> None:
     interval = runtime.settings.reconcile_interval
     log.info("worker.started", interval=interval)
     while not stop.is_set():

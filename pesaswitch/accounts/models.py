@@ -35,6 +35,8 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     environment: Mapped[str] = mapped_column(String(10))
+    # Signs notifications to per-request callback URLs (encrypted; made on first use).
+    callback_secret_enc: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -22,9 +22,19 @@ from pesaswitch.kit.ids import new_id, new_reference, new_token
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus, PushState
-from pesaswitch.payments.schemas import PaymentCreate, PaymentFilters
+from pesaswitch.payments.schemas import PaymentCreate, PaymentFilters, PaymentOut
+from pesaswitch.webhooks.models import EventType
+from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
+
+
+EVENT_FOR_STATUS = {
+    PaymentStatus.COMPLETED: EventType.PAYMENT_COMPLETED,
+    PaymentStatus.FAILED: EventType.PAYMENT_FAILED,
+    PaymentStatus.CANCELLED: EventType.PAYMENT_CANCELLED,
+    PaymentStatus.EXPIRED: EventType.PAYMENT_EXPIRED,
+}
 
 
 class ResultSource(StrEnum):
@@ -163,7 +173,7 @@ async def record_push_rejected(
 ) -> Payment:
     """Daraja refused the push: nothing reached the phone, so the payment failed."""
     now = utcnow()
-    await session.execute(
+    outcome = await session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.status == PaymentStatus.PENDING.value)
         .values(
@@ -177,7 +187,23 @@ async def record_push_rejected(
             updated_at=now,
         )
     )
-    return await reload(session, payment_id)
+    payment = await reload(session, payment_id)
+    if getattr(outcome, "rowcount", 0) == 1:
+        await _emit_final_event(session, payment)
+    return payment
+
+
+async def _emit_final_event(session: AsyncSession, payment: Payment) -> None:
+    """The event (and its outbox rows) commit in the same transaction as the status."""
+    await record_event(
+        session,
+        account_id=payment.account_id,
+        event_type=EVENT_FOR_STATUS[PaymentStatus(payment.status)],
+        object_id=payment.id,
+        data=PaymentOut.render(payment).model_dump(mode="json"),
+        # Vendor dialects render their own callback shape; the native API sends the event.
+        callback_url=payment.callback_url if payment.dialect == "native" else None,
+    )
 
 
 async def record_push_unknown(session: AsyncSession, *, payment_id: str, reason: str) -> Payment:
@@ -225,6 +251,7 @@ async def apply_result(
     current = await reload(session, payment.id)
     if getattr(outcome, "rowcount", 0) == 1:
         log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
+        await _emit_final_event(session, current)
         return ApplyResult(Applied.APPLIED, current)
     if current.status == status.value and current.result_code == result.result_code:
         return ApplyResult(Applied.DUPLICATE, current)

@@ -20,7 +20,12 @@ async def count_payments(gateway: Gateway, merchant: Merchant) -> int:
     return int(total or 0)
 
 
-async def test_payment_completes_with_a_receipt(gateway: Gateway, merchant: Merchant) -> None:
+async def test_payment_completes_with_a_receipt(gateway_factory: object) -> None:
+    from tests.conftest import create_merchant
+
+    # A short callback delay, so the answer to the POST is observed before the callback.
+    gateway: Gateway = await gateway_factory(simulator_delay=0.3)  # type: ignore[operator]
+    merchant = await create_merchant(gateway.settings)
     response = await gateway.client.post(
         "/v1/payments",
         headers=merchant.auth,

@@ -1,0 +1,272 @@
+"""The outbox dispatcher: claims due deliveries with leases and sends them.
+
+A claim increments ``attempt_count`` and pushes ``next_attempt_at`` out by a lease, in
+one transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
+serialises claimers). So each attempt number is claimed by one worker only, and a
+worker that dies mid-send lets the lease lapse and the next attempt is taken by another
+— at least once, with the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pesaswitch.accounts.models import Account, Environment
+from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.kit.clock import utcnow
+from pesaswitch.runtime import Runtime
+from pesaswitch.webhooks import service, signing
+from pesaswitch.webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    WebhookEndpoint,
+)
+from pesaswitch.webhooks.ssrf import UnsafeUrl, check_url
+
+log = structlog.get_logger(__name__)
+
+RESPONSE_KEEP_BYTES = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    delivery_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptResult:
+    status_code: int | None
+    duration_ms: int
+    body: str | None
+    error: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def lease_seconds(runtime: Runtime) -> float:
+    return runtime.settings.webhook_timeout * 3 + 5
+
+
+async def claim_due(runtime: Runtime, limit: int) -> list[Claim]:
+    now = utcnow()
+    async with transaction(runtime.sessionmaker) as session:
+        query = (
+            select(Delivery.id, Delivery.attempt_count)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING.value,
+                Delivery.next_attempt_at <= now,
+            )
+            .order_by(Delivery.next_attempt_at)
+            .limit(limit)
+        )
+        if not is_sqlite(session):
+            query = query.with_for_update(skip_locked=True)
+        rows = list((await session.execute(query)).all())
+        if not rows:
+            return []
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.id for r in rows]))
+            .values(
+                attempt_count=Delivery.attempt_count + 1,
+                next_attempt_at=now + timedelta(seconds=lease_seconds(runtime)),
+            )
+        )
+    return [Claim(r.id, r.attempt_count + 1) for r in rows]
+
+
+async def _send(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], body: str, *, allow_private: bool,
+    require_https: bool,
+) -> AttemptResult:  # fmt: skip
+    started = time.perf_counter()
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    try:
+        target = await check_url(url, allow_private=allow_private, require_https=require_https)
+    except UnsafeUrl as exc:
+        return AttemptResult(None, elapsed(), None, f"refused: {exc.detail}")
+    # Connect to the address just checked, not to whatever DNS says a moment later.
+    address = target.addresses[0]
+    pinned = httpx.URL(url).copy_with(host=address)
+    host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
+    try:
+        async with http.stream(
+            "POST",
+            pinned,
+            content=body.encode(),
+            headers={**headers, "host": host_header},
+            extensions={"sni_hostname": target.host},
+        ) as response:
+            kept = bytearray()
+            async for chunk in response.aiter_bytes():
+                kept += chunk
+                if len(kept) >= RESPONSE_KEEP_BYTES:
+                    break
+            text = bytes(kept[:RESPONSE_KEEP_BYTES]).decode("utf-8", errors="replace")
+            return AttemptResult(response.status_code, elapsed(), text, None)
+    except httpx.TimeoutException:
+        return AttemptResult(None, elapsed(), None, "timeout")
+    except httpx.HTTPError as exc:
+        return AttemptResult(None, elapsed(), None, f"{type(exc).__name__}: {exc}"[:500])
+
+
+async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> AttemptResult | None:
+    settings = runtime.settings
+    async with runtime.sessionmaker() as session:
+        delivery = await session.get(Delivery, claim.delivery_id)
+        if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
+            return None
+        event = await session.get(Event, delivery.event_id)
+        account = await session.get(Account, delivery.account_id)
+        assert event is not None
+        assert account is not None
+        endpoint = None
+        if delivery.endpoint_id is not None:
+            endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
+    environment = Environment(account.environment)
+    if endpoint is not None and (not endpoint.enabled or endpoint.deleted_at is not None):
+        async with transaction(runtime.sessionmaker) as session:
+            await _finish(session, claim, DeliveryStatus.FAILED, None, settings_schedule=())
+        return None
+    if endpoint is not None:
+        secrets_ = service.endpoint_secrets(settings.secret_key, endpoint)
+    else:
+        async with transaction(runtime.sessionmaker) as session:
+            secret = await service.callback_secret(
+                session, secret_key=settings.secret_key, account_id=account.id
+            )
+        secrets_ = [secret]
+    headers = signing.sign_headers(webhook_id=event.id, body=event.payload, secrets_=secrets_)
+    result = await _send(
+        http, delivery.url, headers, event.payload,
+        allow_private=service.allow_private_urls(environment, settings.sandbox_allow_private_urls),
+        require_https=environment is Environment.LIVE,
+    )  # fmt: skip
+    async with transaction(runtime.sessionmaker) as session:
+        session.add(
+            DeliveryAttempt(
+                delivery_id=claim.delivery_id, number=claim.attempt,
+                status_code=result.status_code, duration_ms=result.duration_ms,
+                response_body=result.body, error=result.error,
+            )
+        )  # fmt: skip
+        if result.succeeded:
+            status = DeliveryStatus.SUCCEEDED
+        elif result.status_code == 410 and endpoint is not None:
+            # 410 Gone: the receiver asks us to stop (Standard Webhooks).
+            await service.set_enabled(
+                session, account_id=account.id, endpoint_id=endpoint.id, enabled=False,
+                reason="receiver answered 410 Gone",
+            )  # fmt: skip
+            status = DeliveryStatus.FAILED
+        else:
+            status = DeliveryStatus.PENDING
+        await _finish(session, claim, status, result.status_code, settings.webhook_schedule)
+    log.info(
+        "webhooks.attempt",
+        delivery_id=claim.delivery_id,
+        attempt=claim.attempt,
+        status_code=result.status_code,
+        error=result.error,
+    )
+    return result
+
+
+async def _finish(
+    session: AsyncSession,
+    claim: Claim,
+    status: DeliveryStatus,
+    status_code: int | None,
+    settings_schedule: tuple[float, ...],
+) -> None:
+    now = utcnow()
+    next_at = None
+    if status is DeliveryStatus.PENDING:
+        if claim.attempt <= len(settings_schedule):
+            next_at = now + timedelta(seconds=settings_schedule[claim.attempt - 1])
+        else:
+            status = DeliveryStatus.FAILED
+    # Only the holder of this attempt may settle it; a retaken lease has a higher count.
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == claim.delivery_id, Delivery.attempt_count == claim.attempt)
+        .values(
+            status=status.value,
+            next_attempt_at=next_at,
+            last_status_code=status_code,
+            updated_at=now,
+        )
+    )
+
+
+class Dispatcher:
+    """Keeps up to ``webhook_concurrency`` sends in flight; a slow receiver holds one slot."""
+
+    def __init__(self, runtime: Runtime, http: httpx.AsyncClient | None = None) -> None:
+        self.runtime = runtime
+        settings = runtime.settings
+        self.http = http or httpx.AsyncClient(
+            timeout=settings.webhook_timeout,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
+        )
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+    async def _run_one(self, claim: Claim) -> None:
+        try:
+            await deliver(self.runtime, self.http, claim)
+        except Exception:
+            # The lease will lapse and the attempt is retried; never kill the loop.
+            log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
+
+    async def tick(self) -> int:
+        free = self.runtime.settings.webhook_concurrency - len(self.in_flight)
+        if free <= 0:
+            return 0
+        claims = await claim_due(self.runtime, free)
+        for claim in claims:
+            task = asyncio.create_task(self._run_one(claim))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        return len(claims)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        interval = self.runtime.settings.webhook_interval
+        try:
+            while not stop.is_set():
+                try:
+                    claimed = await self.tick()
+                except Exception:
+                    log.exception("webhooks.tick_failed")
+                    claimed = 0
+                if claimed:
+                    await asyncio.sleep(0)
+                elif len(self.in_flight) >= self.runtime.settings.webhook_concurrency:
+                    # Every slot is busy: wait for one to free up rather than a full tick.
+                    await asyncio.wait(
+                        self.in_flight, timeout=interval, return_when=asyncio.FIRST_COMPLETED
+                    )
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=interval)
+        finally:
+            if self.in_flight:
+                await asyncio.gather(*self.in_flight, return_exceptions=True)
+            await self.http.aclose()

@@ -1,0 +1,282 @@
+"""Events and the outbox. Writing an event in the caller's transaction is what makes the
+outbox transactional: the state change and its notifications commit or vanish together."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pesaswitch.accounts.models import Account, Environment
+from pesaswitch.errors import NotFound, ValidationFailed
+from pesaswitch.kit import crypto
+from pesaswitch.kit.clock import isoformat, utcnow
+from pesaswitch.kit.ids import new_id
+from pesaswitch.kit.pagination import PageParams
+from pesaswitch.webhooks import signing
+from pesaswitch.webhooks.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Event,
+    EventType,
+    WebhookEndpoint,
+)
+from pesaswitch.webhooks.ssrf import check_url
+
+# A rotated-out secret keeps signing alongside the new one for a day (as Stripe does).
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    account_id: str,
+    event_type: EventType,
+    object_id: str,
+    data: dict[str, Any],
+    callback_url: str | None = None,
+) -> Event:
+    """Write the event and one delivery per destination, in the caller's transaction."""
+    now = utcnow()
+    event_id = new_id("evt")
+    payload = json.dumps(
+        {"id": event_id, "type": event_type.value, "created_at": isoformat(now), "data": data},
+        separators=(",", ":"),
+    )
+    event = Event(
+        id=event_id, account_id=account_id, type=event_type.value, object_id=object_id,
+        payload=payload, created_at=now,
+    )  # fmt: skip
+    session.add(event)
+    endpoints = await session.scalars(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.account_id == account_id,
+            WebhookEndpoint.enabled,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    )
+    for endpoint in endpoints:
+        if endpoint.wants(event_type.value):
+            session.add(_delivery(event, endpoint.url, endpoint.id))
+    if callback_url:
+        session.add(_delivery(event, callback_url, None))
+    await session.flush()
+    return event
+
+
+def _delivery(event: Event, url: str, endpoint_id: str | None) -> Delivery:
+    now = utcnow()
+    return Delivery(
+        id=new_id("dlv"), account_id=event.account_id, event_id=event.id, endpoint_id=endpoint_id,
+        url=url, status=DeliveryStatus.PENDING.value, next_attempt_at=now, created_at=now,
+        updated_at=now,
+    )  # fmt: skip
+
+
+def allow_private_urls(environment: Environment, sandbox_allow_private: bool) -> bool:
+    return environment is Environment.SANDBOX and sandbox_allow_private
+
+
+def _check_event_types(event_types: list[str] | None) -> list[str] | None:
+    if event_types is None or event_types == ["*"]:
+        return None
+    known = {t.value for t in EventType}
+    unknown = sorted(set(event_types) - known)
+    if unknown or not event_types:
+        raise ValidationFailed(
+            f"Unknown event types: {', '.join(unknown) or '(empty list)'}",
+            allowed=sorted(known),
+        )
+    return sorted(set(event_types))
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedEndpoint:
+    endpoint: WebhookEndpoint
+    secret: str
+
+
+async def create_endpoint(
+    session: AsyncSession,
+    *,
+    secret_key: str,
+    account_id: str,
+    environment: Environment,
+    url: str,
+    event_types: list[str] | None,
+    description: str,
+    allow_private: bool,
+) -> CreatedEndpoint:
+    await check_url(url, allow_private=allow_private, require_https=environment is Environment.LIVE)
+    secret = signing.new_secret()
+    endpoint = WebhookEndpoint(
+        id=new_id("we"), account_id=account_id, url=url, description=description,
+        event_types=_check_event_types(event_types), secret_enc=crypto.encrypt(secret_key, secret),
+        enabled=True,
+    )  # fmt: skip
+    session.add(endpoint)
+    await session.flush()
+    return CreatedEndpoint(endpoint, secret)
+
+
+async def get_endpoint(
+    session: AsyncSession, *, account_id: str, endpoint_id: str
+) -> WebhookEndpoint:
+    endpoint = await session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id,
+            WebhookEndpoint.account_id == account_id,
+            WebhookEndpoint.deleted_at.is_(None),
+        )
+    )
+    if endpoint is None:
+        raise NotFound(f"No webhook endpoint {endpoint_id}")
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession, *, account_id: str) -> list[WebhookEndpoint]:
+    rows = await session.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.account_id == account_id, WebhookEndpoint.deleted_at.is_(None))
+        .order_by(WebhookEndpoint.id)
+    )
+    return list(rows)
+
+
+async def delete_endpoint(session: AsyncSession, *, account_id: str, endpoint_id: str) -> None:
+    endpoint = await get_endpoint(session, account_id=account_id, endpoint_id=endpoint_id)
+    # Soft delete: its delivery history stays; pending deliveries to it stop.
+    endpoint.deleted_at = utcnow()
+    endpoint.enabled = False
+    await _stop_pending(session, endpoint.id, "endpoint deleted")
+
+
+async def set_enabled(
+    session: AsyncSession, *, account_id: str, endpoint_id: str, enabled: bool, reason: str = ""
+) -> WebhookEndpoint:
+    endpoint = await get_endpoint(session, account_id=account_id, endpoint_id=endpoint_id)
+    endpoint.enabled = enabled
+    endpoint.disabled_reason = None if enabled else (reason or "disabled by the merchant")
+    return endpoint
+
+
+async def rotate_secret(
+    session: AsyncSession, *, secret_key: str, account_id: str, endpoint_id: str
+) -> CreatedEndpoint:
+    endpoint = await get_endpoint(session, account_id=account_id, endpoint_id=endpoint_id)
+    secret = signing.new_secret()
+    endpoint.previous_secret_enc = endpoint.secret_enc
+    endpoint.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
+    endpoint.secret_enc = crypto.encrypt(secret_key, secret)
+    return CreatedEndpoint(endpoint, secret)
+
+
+def endpoint_secrets(secret_key: str, endpoint: WebhookEndpoint) -> list[str]:
+    secrets_ = [crypto.decrypt(secret_key, endpoint.secret_enc)]
+    if (
+        endpoint.previous_secret_enc is not None
+        and endpoint.previous_secret_expires_at is not None
+        and endpoint.previous_secret_expires_at > utcnow()
+    ):
+        secrets_.append(crypto.decrypt(secret_key, endpoint.previous_secret_enc))
+    return secrets_
+
+
+async def callback_secret(session: AsyncSession, *, secret_key: str, account_id: str) -> str:
+    """The secret that signs per-request callback_url notifications; made on first use."""
+    account = await session.get(Account, account_id, with_for_update=True)
+    if account is None:
+        raise NotFound(f"No account {account_id}")
+    if account.callback_secret_enc is None:
+        account.callback_secret_enc = crypto.encrypt(secret_key, signing.new_secret())
+        await session.flush()
+    return crypto.decrypt(secret_key, account.callback_secret_enc)
+
+
+async def _stop_pending(session: AsyncSession, endpoint_id: str, reason: str) -> None:
+    await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.endpoint_id == endpoint_id,
+            Delivery.status == DeliveryStatus.PENDING.value,
+        )
+        .values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, updated_at=utcnow())
+    )
+
+
+async def get_event(session: AsyncSession, *, account_id: str, event_id: str) -> Event:
+    event = await session.scalar(
+        select(Event).where(Event.id == event_id, Event.account_id == account_id)
+    )
+    if event is None:
+        raise NotFound(f"No event {event_id}")
+    return event
+
+
+async def list_events(
+    session: AsyncSession, *, account_id: str, page: PageParams, event_type: str | None = None
+) -> list[Event]:
+    query = select(Event).where(Event.account_id == account_id)
+    if event_type is not None:
+        query = query.where(Event.type == event_type)
+    if page.starting_after is not None:
+        query = query.where(Event.id < page.starting_after)
+    rows = await session.scalars(query.order_by(Event.id.desc()).limit(page.limit + 1))
+    return list(rows)
+
+
+async def redeliver(
+    session: AsyncSession, *, account_id: str, event_id: str, endpoint_id: str | None = None
+) -> list[Delivery]:
+    """Fresh deliveries of an old event, with the same webhook-id as the first time."""
+    event = await get_event(session, account_id=account_id, event_id=event_id)
+    if endpoint_id is not None:
+        endpoints = [await get_endpoint(session, account_id=account_id, endpoint_id=endpoint_id)]
+    else:
+        endpoints = [e for e in await list_endpoints(session, account_id=account_id) if e.enabled]
+    deliveries = [_delivery(event, e.url, e.id) for e in endpoints if e.wants(event.type)]
+    if endpoint_id is None:
+        # Re-send to the per-request callback_url too, if the first round had one.
+        original = await session.scalar(
+            select(Delivery.url).where(
+                Delivery.event_id == event.id, Delivery.endpoint_id.is_(None)
+            )
+        )
+        if original is not None:
+            deliveries.append(_delivery(event, original, None))
+    if not deliveries:
+        raise ValidationFailed("No enabled endpoint subscribes to this event type")
+    session.add_all(deliveries)
+    await session.flush()
+    return deliveries
+
+
+async def list_deliveries(
+    session: AsyncSession, *, account_id: str, page: PageParams, endpoint_id: str | None = None,
+    event_id: str | None = None,
+) -> list[tuple[Delivery, list[DeliveryAttempt]]]:  # fmt: skip
+    query = select(Delivery).where(Delivery.account_id == account_id)
+    if endpoint_id is not None:
+        query = query.where(Delivery.endpoint_id == endpoint_id)
+    if event_id is not None:
+        query = query.where(Delivery.event_id == event_id)
+    if page.starting_after is not None:
+        query = query.where(Delivery.id < page.starting_after)
+    deliveries = list(
+        await session.scalars(query.order_by(Delivery.id.desc()).limit(page.limit + 1))
+    )
+    attempts: dict[str, list[DeliveryAttempt]] = {d.id: [] for d in deliveries}
+    if deliveries:
+        rows = await session.scalars(
+            select(DeliveryAttempt)
+            .where(DeliveryAttempt.delivery_id.in_(list(attempts)))
+            .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.number)
+        )
+        for attempt in rows:
+            attempts[attempt.delivery_id].append(attempt)
+    return [(d, attempts[d.id]) for d in deliveries]
