@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres clean
+.PHONY: install run lint format test test-sqlite test-postgres bench-webhooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,17 +14,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Sandbox accounts may send webhooks to local receivers when trying things out.
 run: install
-	$(BIN)/pesaswitch serve --bootstrap
+	PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS=$${PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS:-true} \
+		$(BIN)/pesaswitch serve --bootstrap
 
 lint: install
-	$(BIN)/ruff check pesaswitch tests
-	$(BIN)/ruff format --check pesaswitch tests
+	$(BIN)/ruff check pesaswitch tests bench
+	$(BIN)/ruff format --check pesaswitch tests bench
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pesaswitch tests
-	$(BIN)/ruff check --fix pesaswitch tests
+	$(BIN)/ruff format pesaswitch tests bench
+	$(BIN)/ruff check --fix pesaswitch tests bench
 
 test: lint test-sqlite test-postgres
 
@@ -34,6 +36,12 @@ test-sqlite: install
 test-postgres: install
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest --db postgres
+
+bench-webhooks: install
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python -m bench.webhook_throughput --db sqlite --workers 1
+	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 1
+	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 2
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -18,10 +16,10 @@ from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
 from pesaswitch.app import build_runtime, create_app, simulator_config
 from pesaswitch.config import Settings
-from pesaswitch.db import create_engine, create_sessionmaker, transaction
-from pesaswitch.errors import PesaswitchError
+from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.simulator.app import Simulator
+from pesaswitch.webhooks.cli import events_app, webhooks_app
 from pesaswitch.worker import run_worker
 
 app = typer.Typer(
@@ -37,34 +35,8 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 app.add_typer(credentials_app, name="credentials")
-
-T = TypeVar("T")
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings.log_level, json=settings.log_json)
-    return settings
-
-
-def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def main() -> T:
-        engine = create_engine(settings)
-        try:
-            async with transaction(create_sessionmaker(engine)) as session:
-                return await work(session)
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(main())
-    except PesaswitchError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(code=1) from exc
-
-
-def _echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2))
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(events_app, name="events")
 
 
 def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
@@ -81,7 +53,7 @@ def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply database migrations."""
-    migrations.upgrade(_settings())
+    migrations.upgrade(load_settings())
     typer.echo("database is up to date")
 
 
@@ -97,7 +69,7 @@ def _bootstrap_sandbox(settings: Settings) -> None:
         )  # fmt: skip
         return _new_account_json(new)
 
-    created = _in_transaction(settings, work)
+    created = in_transaction(settings, work)
     if created is None:
         return
     base = settings.effective_public_url
@@ -147,7 +119,7 @@ def serve(
 @app.command("worker")
 def worker() -> None:
     """Run the background loops (reconciliation) without the API."""
-    settings = _settings()
+    settings = load_settings()
     if settings.embedded_simulator:
         typer.echo(
             "A standalone worker cannot share an embedded simulator: run "
@@ -176,7 +148,7 @@ def simulator(
     port: Annotated[int, typer.Option()] = 9100,
 ) -> None:
     """Run the Daraja simulator on its own port."""
-    settings = _settings()
+    settings = load_settings()
     sim = Simulator(simulator_config(settings))
     uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
 
@@ -188,7 +160,7 @@ def accounts_create(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Create an account with a secret key, a public key and a wallet channel."""
-    settings = _settings()
+    settings = load_settings()
     environment = Environment.LIVE if live else Environment.SANDBOX
 
     async def work(session: AsyncSession) -> dict[str, Any]:
@@ -197,9 +169,9 @@ def accounts_create(
         )
         return _new_account_json(new)
 
-    created = _in_transaction(settings, work)
+    created = in_transaction(settings, work)
     if as_json:
-        _echo_json(created)
+        echo_json(created)
     else:
         for key, value in created.items():
             typer.echo(f"{key}: {value}")
@@ -207,13 +179,13 @@ def accounts_create(
 
 @accounts_app.command("list")
 def accounts_list() -> None:
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         rows = await session.scalars(select(Account).order_by(Account.created_at))
         return [{"id": a.id, "name": a.name, "environment": a.environment} for a in rows]
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))
 
 
 @keys_app.command("create")
@@ -222,7 +194,7 @@ def keys_create(
     public: Annotated[bool, typer.Option("--public", help="A read-only pk_ key.")] = False,
 ) -> None:
     """Create an API key; it is printed once and cannot be shown again."""
-    settings = _settings()
+    settings = load_settings()
     kind = KeyKind.PUBLIC if public else KeyKind.SECRET
 
     async def work(session: AsyncSession) -> dict[str, Any]:
@@ -232,18 +204,18 @@ def keys_create(
         )
         return {"id": issued.id, "kind": issued.kind.value, "key": issued.key}
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (key_…).")]) -> None:
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         row = await accounts.revoke_api_key(session, key_id=key_id)
         return {"id": row.id, "revoked_at": str(row.revoked_at)}
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))
 
 
 @channels_app.command("add")
@@ -256,7 +228,7 @@ def channels_add(
     credential: Annotated[int | None, typer.Option(help="Credential id to push with.")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default.")] = False,
 ) -> None:
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         await accounts.get_account(session, account_id=account)
@@ -267,12 +239,12 @@ def channels_add(
         )  # fmt: skip
         return {"id": channel.id, "kind": channel.kind, "is_default": channel.is_default}
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))
 
 
 @channels_app.command("list")
 def channels_list(account: Annotated[str, typer.Option(help="Account id (acct_…).")]) -> None:
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: AsyncSession) -> list[dict[str, Any]]:
         rows = await accounts.list_channels(session, account_id=account)
@@ -288,7 +260,7 @@ def channels_list(account: Annotated[str, typer.Option(help="Account id (acct_�
             for c in rows
         ]
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))
 
 
 @credentials_app.command("add")
@@ -301,7 +273,7 @@ def credentials_add(
     name: Annotated[str, typer.Option()] = "Daraja app",
 ) -> None:
     """Store a merchant's own Daraja app, encrypted with PESASWITCH_SECRET_KEY."""
-    settings = _settings()
+    settings = load_settings()
 
     async def work(session: AsyncSession) -> dict[str, Any]:
         await accounts.get_account(session, account_id=account)
@@ -312,4 +284,4 @@ def credentials_add(
         )  # fmt: skip
         return {"id": credential.id, "shortcode": credential.shortcode}
 
-    _echo_json(_in_transaction(settings, work))
+    echo_json(in_transaction(settings, work))

@@ -43,7 +43,9 @@ def encrypt(secret_key: str, plaintext: str) -> str:
     return _fernet(secret_key).encrypt(plaintext.encode()).decode()
 
 
+@lru_cache(maxsize=4096)
 def decrypt(secret_key: str, ciphertext: str) -> str:
+    """Cached: webhook secrets are decrypted for every delivery otherwise."""
     try:
         return _fernet(secret_key).decrypt(ciphertext.encode()).decode()
     except InvalidToken as exc:

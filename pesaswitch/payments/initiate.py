@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from pesaswitch.accounts.models import Environment
 from pesaswitch.accounts.service import AuthContext, resolve_channel
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
 from pesaswitch.db import transaction
@@ -28,6 +29,8 @@ from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
 from pesaswitch.protection import idempotency
 from pesaswitch.protection.idempotency import StaleClaim, StoredResponse
 from pesaswitch.runtime import Runtime
+from pesaswitch.webhooks.service import allow_private_urls
+from pesaswitch.webhooks.ssrf import check_url
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +81,15 @@ async def initiate_payment(
 ) -> StoredResponse:
     check_amount(runtime, data.amount)
     phone = normalize_mpesa_phone(data.phone)
+    if data.callback_url is not None:
+        # The same SSRF rules as webhook endpoints; checked again at every delivery.
+        await check_url(
+            data.callback_url,
+            allow_private=allow_private_urls(
+                auth.environment, runtime.settings.sandbox_allow_private_urls
+            ),
+            require_https=auth.environment is Environment.LIVE,
+        )
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     settings = runtime.settings
 

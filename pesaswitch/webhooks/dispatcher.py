@@ -17,11 +17,12 @@ from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
 from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks import service, signing
@@ -41,8 +42,17 @@ RESPONSE_KEEP_BYTES = 2048
 
 @dataclass(frozen=True, slots=True)
 class Claim:
+    """One claimed attempt, with everything needed to send it (read in the claim itself)."""
+
     delivery_id: str
     attempt: int
+    url: str
+    event_id: str
+    payload: str
+    account_id: str
+    environment: Environment
+    callback_secret_enc: str | None
+    endpoint: WebhookEndpoint | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +75,7 @@ async def claim_due(runtime: Runtime, limit: int) -> list[Claim]:
     now = utcnow()
     async with transaction(runtime.sessionmaker) as session:
         query = (
-            select(Delivery.id, Delivery.attempt_count)
+            select(Delivery.id)
             .where(
                 Delivery.status == DeliveryStatus.PENDING.value,
                 Delivery.next_attempt_at <= now,
@@ -75,18 +85,39 @@ async def claim_due(runtime: Runtime, limit: int) -> list[Claim]:
         )
         if not is_sqlite(session):
             query = query.with_for_update(skip_locked=True)
-        rows = list((await session.execute(query)).all())
-        if not rows:
+        ids = list(await session.scalars(query))
+        if not ids:
             return []
         await session.execute(
             update(Delivery)
-            .where(Delivery.id.in_([r.id for r in rows]))
+            .where(Delivery.id.in_(ids))
             .values(
                 attempt_count=Delivery.attempt_count + 1,
                 next_attempt_at=now + timedelta(seconds=lease_seconds(runtime)),
             )
         )
-    return [Claim(r.id, r.attempt_count + 1) for r in rows]
+        rows = await session.execute(
+            select(Delivery, Event.payload, Account.environment, Account.callback_secret_enc,
+                   WebhookEndpoint)
+            .join(Event, Event.id == Delivery.event_id)
+            .join(Account, Account.id == Delivery.account_id)
+            .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+            .where(Delivery.id.in_(ids))
+        )  # fmt: skip
+        return [
+            Claim(
+                delivery_id=delivery.id,
+                attempt=delivery.attempt_count,
+                url=delivery.url,
+                event_id=delivery.event_id,
+                payload=payload,
+                account_id=delivery.account_id,
+                environment=Environment(environment),
+                callback_secret_enc=callback_secret_enc,
+                endpoint=endpoint,
+            )
+            for delivery, payload, environment, callback_secret_enc, endpoint in rows.all()
+        ]
 
 
 async def _send(
@@ -127,42 +158,37 @@ async def _send(
         return AttemptResult(None, elapsed(), None, f"{type(exc).__name__}: {exc}"[:500])
 
 
+async def _secrets_for(runtime: Runtime, claim: Claim) -> list[str]:
+    key = runtime.settings.secret_key
+    if claim.endpoint is not None:
+        return service.endpoint_secrets(key, claim.endpoint)
+    if claim.callback_secret_enc is not None:
+        return [crypto.decrypt(key, claim.callback_secret_enc)]
+    async with transaction(runtime.sessionmaker) as session:
+        return [await service.callback_secret(session, secret_key=key, account_id=claim.account_id)]
+
+
 async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> AttemptResult | None:
     settings = runtime.settings
-    async with runtime.sessionmaker() as session:
-        delivery = await session.get(Delivery, claim.delivery_id)
-        if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
-            return None
-        event = await session.get(Event, delivery.event_id)
-        account = await session.get(Account, delivery.account_id)
-        assert event is not None
-        assert account is not None
-        endpoint = None
-        if delivery.endpoint_id is not None:
-            endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id)
-    environment = Environment(account.environment)
+    endpoint = claim.endpoint
     if endpoint is not None and (not endpoint.enabled or endpoint.deleted_at is not None):
         async with transaction(runtime.sessionmaker) as session:
             await _finish(session, claim, DeliveryStatus.FAILED, None, settings_schedule=())
         return None
-    if endpoint is not None:
-        secrets_ = service.endpoint_secrets(settings.secret_key, endpoint)
-    else:
-        async with transaction(runtime.sessionmaker) as session:
-            secret = await service.callback_secret(
-                session, secret_key=settings.secret_key, account_id=account.id
-            )
-        secrets_ = [secret]
-    headers = signing.sign_headers(webhook_id=event.id, body=event.payload, secrets_=secrets_)
+    headers = signing.sign_headers(
+        webhook_id=claim.event_id, body=claim.payload, secrets_=await _secrets_for(runtime, claim)
+    )
     result = await _send(
-        http, delivery.url, headers, event.payload,
-        allow_private=service.allow_private_urls(environment, settings.sandbox_allow_private_urls),
-        require_https=environment is Environment.LIVE,
+        http, claim.url, headers, claim.payload,
+        allow_private=service.allow_private_urls(
+            claim.environment, settings.sandbox_allow_private_urls
+        ),
+        require_https=claim.environment is Environment.LIVE,
     )  # fmt: skip
     async with transaction(runtime.sessionmaker) as session:
-        session.add(
-            DeliveryAttempt(
-                delivery_id=claim.delivery_id, number=claim.attempt,
+        await session.execute(
+            insert(DeliveryAttempt).values(
+                delivery_id=claim.delivery_id, number=claim.attempt, attempted_at=utcnow(),
                 status_code=result.status_code, duration_ms=result.duration_ms,
                 response_body=result.body, error=result.error,
             )
@@ -172,20 +198,21 @@ async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> At
         elif result.status_code == 410 and endpoint is not None:
             # 410 Gone: the receiver asks us to stop (Standard Webhooks).
             await service.set_enabled(
-                session, account_id=account.id, endpoint_id=endpoint.id, enabled=False,
+                session, account_id=claim.account_id, endpoint_id=endpoint.id, enabled=False,
                 reason="receiver answered 410 Gone",
             )  # fmt: skip
             status = DeliveryStatus.FAILED
         else:
             status = DeliveryStatus.PENDING
         await _finish(session, claim, status, result.status_code, settings.webhook_schedule)
-    log.info(
-        "webhooks.attempt",
-        delivery_id=claim.delivery_id,
-        attempt=claim.attempt,
-        status_code=result.status_code,
-        error=result.error,
-    )
+    if not result.succeeded:
+        log.info(
+            "webhooks.attempt_failed",
+            delivery_id=claim.delivery_id,
+            attempt=claim.attempt,
+            status_code=result.status_code,
+            error=result.error,
+        )
     return result
 
 
@@ -237,8 +264,11 @@ class Dispatcher:
             log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
 
     async def tick(self) -> int:
-        free = self.runtime.settings.webhook_concurrency - len(self.in_flight)
-        if free <= 0:
+        concurrency = self.runtime.settings.webhook_concurrency
+        free = concurrency - len(self.in_flight)
+        # Claim in batches (a quarter of the slots at least) rather than a transaction per
+        # freed slot; with nothing in flight, any free slot will do.
+        if free <= 0 or (self.in_flight and free < max(1, concurrency // 4)):
             return 0
         claims = await claim_due(self.runtime, free)
         for claim in claims:
@@ -258,8 +288,8 @@ class Dispatcher:
                     claimed = 0
                 if claimed:
                     await asyncio.sleep(0)
-                elif len(self.in_flight) >= self.runtime.settings.webhook_concurrency:
-                    # Every slot is busy: wait for one to free up rather than a full tick.
+                elif self.in_flight:
+                    # Slots are busy: wait for one to free up rather than a full tick.
                     await asyncio.wait(
                         self.in_flight, timeout=interval, return_when=asyncio.FIRST_COMPLETED
                     )

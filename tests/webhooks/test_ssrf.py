@@ -152,3 +152,27 @@ async def test_connection_is_pinned_to_the_checked_address() -> None:
     assert result.status_code == 200
     port = url.split(":")[2].split("/")[0]
     assert receiver.received[0].headers["host"] == f"localhost:{port}"
+
+
+async def test_live_payment_callback_url_is_guarded(gateway_factory: Any) -> None:
+    from sqlalchemy import func, select
+
+    from pesaswitch.payments.models import Payment
+
+    gateway: Gateway = await gateway_factory(sandbox_allow_private_urls=True)
+    merchant = await live_merchant(gateway)
+    for url in ("https://169.254.169.254/x", "http://example.com/x"):
+        response = await gateway.client.post(
+            "/v1/payments",
+            headers=merchant.auth,
+            json={"amount": 10, "phone": "0708374149", "callback_url": url},
+        )
+        assert response.status_code == 422
+        assert problem(response)["code"] == "unsafe_url"
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.account_id == merchant.account_id)
+        )
+    assert count == 0
