@@ -20,13 +20,13 @@ run: install
 		$(BIN)/pesaswitch serve --bootstrap
 
 lint: install
-	$(BIN)/ruff check pesaswitch tests bench
-	$(BIN)/ruff format --check pesaswitch tests bench
+	$(BIN)/ruff check pesaswitch tests bench examples
+	$(BIN)/ruff format --check pesaswitch tests bench examples
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pesaswitch tests bench
-	$(BIN)/ruff check --fix pesaswitch tests bench
+	$(BIN)/ruff format pesaswitch tests bench examples
+	$(BIN)/ruff check --fix pesaswitch tests bench examples
 
 test: lint test-sqlite test-postgres
 

@@ -128,6 +128,8 @@ def launch_stack(
         "PESASWITCH_PUBLIC_URL": stack.gateway_url,
         "PESASWITCH_DARAJA_BASE_URL": stack.simulator_url,
         "PESASWITCH_EMBEDDED_WORKER": "true" if embedded_worker else "false",
+        "PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true",
+        "PESASWITCH_WEBHOOK_INTERVAL": "0.1",
     }
     gateway = stack.start("gateway", [PESASWITCH, "serve"], stack.gateway_env)
     try:
