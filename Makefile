@@ -31,10 +31,12 @@ format: install
 test: lint test-sqlite test-postgres
 
 test-sqlite: install
+	bash scripts/ensure-php.sh
 	$(BIN)/python -m pytest --db sqlite
 
 test-postgres: install
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-php.sh
 	$(BIN)/python -m pytest --db postgres
 
 bench-webhooks: install

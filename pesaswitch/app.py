@@ -12,12 +12,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from pesaswitch.compat.payhero import create_payhero_app
+from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_response
 from pesaswitch.kit.logging import configure_logging
+from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
@@ -35,6 +38,9 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
         pending_queries=settings.simulator_pending_queries,
         rule_same_amount=settings.simulator_rule_same_amount,
         rule_subscriber_lock=settings.simulator_rule_subscriber_lock,
+        initiator_name=settings.daraja_initiator_name,
+        initiator_password=settings.daraja_initiator_password,
+        b2c_utility_balance=settings.simulator_b2c_utility_balance,
     )
 
 
@@ -86,7 +92,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     app.include_router(payments_router)
     app.include_router(webhooks_router)
+    app.include_router(ledger_router)
     app.include_router(daraja_router)
+    # Vendor dialects: same paths as the vendors, so only the base URL changes.
+    app.mount("/api/v2", create_payhero_app(runtime))
+    app.mount("/api", create_paynexus_app(runtime))
     app.mount("/metrics", make_asgi_app())
 
     max_body = settings.max_body_bytes

@@ -15,9 +15,12 @@ from pesaswitch import migrate as migrations
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
 from pesaswitch.app import build_runtime, create_app, simulator_config
+from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 from pesaswitch.kit.logging import configure_logging
+from pesaswitch.ledger.cli import ledger_app
+from pesaswitch.protection.cli import protection_app
 from pesaswitch.simulator.app import Simulator
 from pesaswitch.webhooks.cli import events_app, webhooks_app
 from pesaswitch.worker import run_worker
@@ -37,6 +40,8 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(events_app, name="events")
+app.add_typer(protection_app, name="protection")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
@@ -47,6 +52,8 @@ def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
         "secret_key": new.secret_key.key,
         "public_key": new.public_key.key,
         "default_channel_id": new.default_channel.id,
+        # For PayHero/UpesiPay clients: Basic base64(api_username:api_password).
+        **basic_credentials(new.secret_key.id, new.secret_key.key),
     }
 
 
@@ -202,7 +209,10 @@ def keys_create(
         issued = await accounts.create_api_key(
             session, secret_key=settings.secret_key, account=acct, kind=kind
         )
-        return {"id": issued.id, "kind": issued.kind.value, "key": issued.key}
+        shown: dict[str, Any] = {"id": issued.id, "kind": issued.kind.value, "key": issued.key}
+        if issued.kind is KeyKind.SECRET:
+            shown.update(basic_credentials(issued.id, issued.key))
+        return shown
 
     echo_json(in_transaction(settings, work))
 

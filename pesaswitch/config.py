@@ -7,8 +7,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pesaswitch.ledger.fees import (
+    DEFAULT_COLLECTION_FEE_TIERS,
+    DEFAULT_PAYOUT_FEE_TIERS,
+    parse_fee_tiers,
+)
 
 # The placeholder makes `make run` work out of the box; it is refused for live use
 # (see `_refuse_placeholder_secret`), as the FastAPI full-stack template does.
@@ -56,6 +62,15 @@ class Settings(BaseSettings):
     simulator_pending_queries: int = Field(default=3, ge=0)
     simulator_rule_same_amount: bool = True
     simulator_rule_subscriber_lock: bool = True
+    # B2C, Transaction Status and Account Balance: the initiator (an API user) and its
+    # password, encrypted with Daraja's certificate into the SecurityCredential. The
+    # defaults are Safaricom's published sandbox initiator (daraja.md §8). An empty
+    # certificate path means the simulator's own certificate in simulator mode.
+    daraja_initiator_name: str = "testapi"
+    daraja_initiator_password: str = "Safaricom999!*!"
+    daraja_b2c_shortcode: str = "600000"
+    daraja_certificate_path: str = ""
+    simulator_b2c_utility_balance: int = Field(default=1_000_000, ge=0)
 
     # Reconciliation of payments whose callback has not arrived.
     reconcile_after: float = Field(default=60.0, ge=0)
@@ -68,10 +83,33 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_concurrency: int = Field(default=32, ge=1)
+    # Sends in flight to one endpoint (or callback URL) per worker: a slow receiver gets
+    # this many slots, never all of them.
+    webhook_destination_concurrency: int = Field(default=4, ge=1)
     webhook_interval: float = Field(default=0.5, gt=0)
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.
     sandbox_allow_private_urls: bool = False
+
+    # The PayNexus dialect's own contract: its amount caps and per-key rate limit.
+    paynexus_max_amount_live: int = Field(default=150_000, ge=1)
+    paynexus_max_amount_sandbox: int = Field(default=50, ge=1)
+    paynexus_rate_limit: int = Field(default=300, ge=1)
+
+    # STK abuse protection (UpesiPay's rules, pesaswitch/protection/stk.py). A run of
+    # failed/cancelled/expired prompts to one number blocks that number for the account;
+    # too many failures in a sliding window restrict the account's STK prompts.
+    stk_protection: bool = True
+    stk_phone_failure_limit: int = Field(default=10, ge=1)
+    stk_phone_block_seconds: float = Field(default=86400.0, gt=0)
+    stk_account_window_seconds: float = Field(default=21600.0, gt=0)
+    # "failures:seconds,…": at least that many failures in the window → restricted that long.
+    stk_account_restrictions: str = "51:14400,500:86400,1000:259200"
+
+    # The operator's fees, "LOW-HIGH:FEE,…" with FEE = N | P% | N+P% (pesaswitch/ledger/fees.py).
+    # Collections: taken out of the amount credited to a wallet. Payouts: charged on top.
+    collection_fee_tiers: str = DEFAULT_COLLECTION_FEE_TIERS
+    payout_fee_tiers: str = DEFAULT_PAYOUT_FEE_TIERS
 
     embedded_worker: bool = True
     stk_min_amount: int = Field(default=1, ge=1)
@@ -79,6 +117,18 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     bootstrap_sandbox_account: bool = False
+
+    @field_validator("stk_account_restrictions")
+    @classmethod
+    def _check_tiers(cls, value: str) -> str:
+        parse_tiers(value)  # a typo should stop the process at start, not at a failure
+        return value
+
+    @field_validator("collection_fee_tiers", "payout_fee_tiers")
+    @classmethod
+    def _check_fee_tiers(cls, value: str) -> str:
+        parse_fee_tiers(value)  # a tariff typo stops the process at start
+        return value
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Self:
@@ -116,6 +166,11 @@ class Settings(BaseSettings):
     def webhook_schedule(self) -> tuple[float, ...]:
         return parse_seconds_list(self.webhook_retry_schedule)
 
+    @cached_property
+    def stk_restriction_tiers(self) -> tuple[tuple[int, float], ...]:
+        """(failures, seconds) pairs, fewest failures first."""
+        return parse_tiers(self.stk_account_restrictions)
+
     def sqlite_path(self) -> Path | None:
         prefix = "sqlite+aiosqlite:///"
         if self.database_url.startswith(prefix):
@@ -128,3 +183,16 @@ def parse_seconds_list(raw: str) -> tuple[float, ...]:
     if not values or any(v < 0 for v in values):
         raise ValueError(f"expected comma-separated non-negative seconds, got {raw!r}")
     return values
+
+
+def parse_tiers(raw: str) -> tuple[tuple[int, float], ...]:
+    """``"51:14400,500:86400"`` → ((51, 14400.0), (500, 86400.0)), sorted by count."""
+    tiers: list[tuple[int, float]] = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        count, sep, seconds = part.partition(":")
+        if not sep or int(count) < 1 or float(seconds) <= 0:
+            raise ValueError(f"expected comma-separated failures:seconds pairs, got {raw!r}")
+        tiers.append((int(count), float(seconds)))
+    return tuple(sorted(tiers))

@@ -7,15 +7,21 @@
     │   ├── InvalidPhone                 422 invalid_phone
     │   ├── UnsupportedNetwork           422 unsupported_network
     │   ├── AmountOutOfRange             422 amount_out_of_range
-    │   └── IdempotencyKeyMismatch       422 idempotency_key_mismatch
+    │   ├── IdempotencyKeyMismatch       422 idempotency_key_mismatch
+    │   └── InsufficientFunds            422 insufficient_funds
     ├── AuthenticationFailed             401 invalid_api_key
     │   └── ApiKeyRevoked                401 api_key_revoked
     ├── PermissionDenied                 403 insufficient_permissions
     ├── NotFound                         404 not_found
     │   └── ChannelNotFound              404 channel_not_found
     ├── Conflict                         409 conflict
-    │   └── IdempotencyKeyInUse          409 idempotency_key_in_use
+    │   ├── IdempotencyKeyInUse          409 idempotency_key_in_use
+    │   └── LedgerConflict               409 ledger_conflict
     ├── PayloadTooLarge                  413 payload_too_large
+    ├── TooManyRequests                  429 rate_limited (with Retry-After)
+    │   ├── StkPhoneBlocked              429 stk_phone_blocked
+    │   └── StkAccountRestricted         429 stk_account_restricted
+    ├── UnbalancedEntry                  500 ledger_unbalanced (a bug: postings ≠ 0)
     ├── DarajaRejected                   409/422 daraja_* (a business answer from Daraja)
     └── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
 
@@ -98,6 +104,13 @@ class IdempotencyKeyMismatch(ValidationFailed):
     title = "The Idempotency-Key was used with a different request"
 
 
+class InsufficientFunds(ValidationFailed):
+    """A wallet (or hold) would go below zero; nothing was posted."""
+
+    code = "insufficient_funds"
+    title = "Insufficient funds"
+
+
 class AuthenticationFailed(PesaswitchError):
     status_code = 401
     code = "invalid_api_key"
@@ -137,10 +150,43 @@ class IdempotencyKeyInUse(Conflict):
     title = "A request with this Idempotency-Key is still being processed"
 
 
+class LedgerConflict(Conflict):
+    """A ledger step out of order: e.g. settling a payout that was released, or never
+    reserved, or with other amounts than were reserved."""
+
+    code = "ledger_conflict"
+    title = "The ledger refused this step"
+
+
 class PayloadTooLarge(PesaswitchError):
     status_code = 413
     code = "payload_too_large"
     title = "The request body is too large"
+
+
+class TooManyRequests(PesaswitchError):
+    """Refused for now; ``Retry-After`` says for how long."""
+
+    status_code = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class StkPhoneBlocked(TooManyRequests):
+    code = "stk_phone_blocked"
+    title = "STK prompts to this number are blocked for this account"
+
+
+class StkAccountRestricted(TooManyRequests):
+    code = "stk_account_restricted"
+    title = "STK prompts are restricted for this account"
+
+
+class UnbalancedEntry(PesaswitchError):
+    """Postings that do not sum to zero per currency: a programming error, never posted."""
+
+    code = "ledger_unbalanced"
+    title = "A journal entry does not balance"
 
 
 class DarajaRejected(PesaswitchError):

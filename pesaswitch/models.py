@@ -1,8 +1,9 @@
 """Imports every model so that metadata (Alembic, tests) sees all tables."""
 
 from pesaswitch.accounts.models import Account, ApiKey, Channel, Credential
+from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
 from pesaswitch.payments.models import DarajaCallback, Payment
-from pesaswitch.protection.models import IdempotencyKey
+from pesaswitch.protection.models import IdempotencyKey, StkAccountGuard, StkPhoneGuard
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
@@ -15,6 +16,11 @@ __all__ = [
     "DeliveryAttempt",
     "Event",
     "IdempotencyKey",
+    "JournalEntry",
+    "LedgerAccount",
     "Payment",
+    "Posting",
+    "StkAccountGuard",
+    "StkPhoneGuard",
     "WebhookEndpoint",
 ]

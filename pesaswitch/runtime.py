@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaClients
+from pesaswitch.ledger.policy import bind_ledger_policy
+from pesaswitch.protection.stk import bind_policy
 from pesaswitch.simulator.app import Simulator
 
 
@@ -20,6 +22,12 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     daraja: DarajaClients
     simulator: Simulator | None = None
+
+    def __post_init__(self) -> None:
+        # Outcomes are recorded where only a session is at hand (callbacks, reconciler).
+        bind_policy(self.sessionmaker, self.settings)
+        # After bind_policy, which replaces the sessions' info: the tariff and shortcode.
+        bind_ledger_policy(self.sessionmaker, self.settings)
 
     async def aclose(self) -> None:
         if self.simulator is not None:

@@ -6,8 +6,4 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/de
   exit 0
 fi
 echo "PostgreSQL server binaries not found; installing with apt-get" >&2
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq postgresql >/dev/null
+bash "$(dirname "$0")/apt-install.sh" postgresql

@@ -1,4 +1,5 @@
-"""Async Daraja client: cached OAuth token, STK Push and STK Query with typed results.
+"""Async Daraja client: cached OAuth token, STK Push and STK Query with typed results,
+and the initiator APIs (B2C, Transaction Status, Account Balance) built in ``b2c.py``.
 
 One ``httpx.AsyncClient`` (and so one connection pool) serves every Daraja app; each app
 (the gateway's own, or a merchant's credential) keeps its own token.
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import structlog
 
+from pesaswitch.daraja import b2c
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
 from pesaswitch.daraja.result_codes import INVALID_TOKEN_CODES
 from pesaswitch.daraja.wire import (
@@ -163,6 +165,18 @@ class DarajaClient:
             },
         )
         return parse_stk_query_answer(response.status_code, _json_or_none(response))
+
+    # Initiator APIs: each only acknowledges; the outcome arrives as a Result callback,
+    # read with the parsers in ``daraja/b2c_results.py``.
+
+    async def b2c_payment(self, request: b2c.B2CPaymentRequest) -> b2c.B2CAccepted:
+        return await b2c.b2c_payment(self._post, request)
+
+    async def transaction_status(self, request: b2c.TransactionStatusRequest) -> b2c.B2CAccepted:
+        return await b2c.transaction_status(self._post, request)
+
+    async def account_balance(self, request: b2c.AccountBalanceRequest) -> b2c.B2CAccepted:
+        return await b2c.account_balance(self._post, request)
 
 
 def _is_business_refusal(http_status: int, error_code: str) -> bool:

@@ -33,6 +33,15 @@ class DarajaBusinessError(DarajaError):
         return self.error_code in {"500.003.02", "500.003.03"}
 
     @property
+    def is_duplicate_request(self) -> bool:
+        """B2C refused a reused OriginatorConversationID: the first request may have paid.
+
+        500.002.1001 also means "System internal error.", which proves nothing, so the
+        message decides here (daraja.md §6).
+        """
+        return self.error_code == "500.002.1001" and "duplicate" in self.message.lower()
+
+    @property
     def is_credentials_problem(self) -> bool:
         return self.error_code.startswith("400.008") or (
             self.error_code == "500.001.1001" and not self.is_subscriber_locked

@@ -1,15 +1,42 @@
-"""Time helpers. All stored times are naive UTC so SQLite and PostgreSQL compare alike."""
+"""Time helpers. All stored times are naive UTC so SQLite and PostgreSQL compare alike.
+
+``utcnow()`` is the process's notion of "now" for everything the gateway stores and
+compares (payments, guards, leases). Tests move it forward with ``travel`` to show that
+time-based rules (e.g. a 24 h block) lift, without waiting. Daraja timestamps
+(``nairobi_now``) keep the real time: Daraja checks them against its own clock.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
+# Process-wide and shared by every task: time travel is for tests, never for production.
+_offset = timedelta(0)
+
 
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None) + _offset
+
+
+def clock_offset() -> timedelta:
+    return _offset
+
+
+@contextmanager
+def travel(delta: timedelta) -> Iterator[None]:
+    """Move ``utcnow()`` by ``delta`` (nested travels add up) until the block ends."""
+    global _offset
+    previous = _offset
+    _offset = previous + delta
+    try:
+        yield
+    finally:
+        _offset = previous
 
 
 def after(seconds: float) -> datetime:

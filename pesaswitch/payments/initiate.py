@@ -22,11 +22,12 @@ from pesaswitch.errors import (
     DarajaRejected,
     PesaswitchError,
 )
+from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.phones import normalize_mpesa_phone
 from pesaswitch.payments import push, service
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
-from pesaswitch.protection import idempotency
+from pesaswitch.protection import idempotency, stk
 from pesaswitch.protection.idempotency import StaleClaim, StoredResponse
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks.service import allow_private_urls
@@ -78,17 +79,20 @@ async def initiate_payment(
     data: PaymentCreate,
     idempotency_key: str | None,
     dialect: str = "native",
+    credential_id: int | None = None,
 ) -> StoredResponse:
     check_amount(runtime, data.amount)
     phone = normalize_mpesa_phone(data.phone)
     if data.callback_url is not None:
         # The same SSRF rules as webhook endpoints; checked again at every delivery.
+        allow_private = allow_private_urls(
+            auth.environment, runtime.settings.sandbox_allow_private_urls
+        )
         await check_url(
             data.callback_url,
-            allow_private=allow_private_urls(
-                auth.environment, runtime.settings.sandbox_allow_private_urls
-            ),
+            allow_private=allow_private,
             require_https=auth.environment is Environment.LIVE,
+            must_resolve=not allow_private,
         )
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     settings = runtime.settings
@@ -110,6 +114,8 @@ async def initiate_payment(
                     session, account_id=auth.account_id, payment_id=earlier.resource_id
                 )
                 return StoredResponse(201, PaymentOut.render(payment).model_dump())
+        # After the claim, so a replay is still answered; a refusal rolls back the claim.
+        await stk.check_stk_allowed(session, account_id=auth.account_id, phone=phone, now=utcnow())
         channel = await resolve_channel(
             session, account_id=auth.account_id, channel_id=data.channel_id
         )
@@ -121,7 +127,7 @@ async def initiate_payment(
             await idempotency.attach_resource(
                 session, account_id=auth.account_id, key=key, resource_id=payment.id
             )
-        shortcode_auth = await push.shortcode_auth(session, settings, channel)
+        shortcode_auth = await push.shortcode_auth(session, settings, channel, credential_id)
         request = push.stk_request(
             settings=settings, channel=channel, auth=shortcode_auth, payment=payment
         )

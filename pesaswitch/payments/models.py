@@ -39,6 +39,10 @@ class Payment(Base):
     __table_args__ = (
         Index("ix_payments_account_created", "account_id", "id"),
         Index("ix_payments_reconcile", "status", "next_query_at"),
+        # STK abuse protection: pending prompts to one number of an account, and an
+        # account's failures in the sliding window (pesaswitch/protection/stk.py).
+        Index("ix_payments_account_phone_status", "account_id", "phone", "status"),
+        Index("ix_payments_account_status_finalized", "account_id", "status", "finalized_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -11,6 +11,7 @@ from pesaswitch.accounts.models import Channel, ChannelKind, Credential
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaApp
 from pesaswitch.daraja.wire import StkPushRequest
+from pesaswitch.errors import NotFound
 from pesaswitch.kit import crypto
 from pesaswitch.payments.models import Payment
 
@@ -35,11 +36,14 @@ class ShortcodeAuth:
 
 
 async def shortcode_auth(
-    session: AsyncSession, settings: Settings, channel: Channel
+    session: AsyncSession, settings: Settings, channel: Channel, credential_id: int | None = None
 ) -> ShortcodeAuth:
-    if channel.credential_id is not None:
-        credential = await session.get(Credential, channel.credential_id)
-        assert credential is not None
+    """``credential_id`` (PayHero's per-request choice) overrides the channel's credential."""
+    chosen = credential_id if credential_id is not None else channel.credential_id
+    if chosen is not None:
+        credential = await session.get(Credential, chosen)
+        if credential is None or credential.account_id != channel.account_id:
+            raise NotFound(f"No credential {chosen}")
         key = settings.secret_key
         return ShortcodeAuth(
             app=DarajaApp(

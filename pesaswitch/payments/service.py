@@ -21,8 +21,10 @@ from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id, new_reference, new_token
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.kit.phones import check_phone
+from pesaswitch.ledger.flows import credit_payment
 from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus, PushState
 from pesaswitch.payments.schemas import PaymentCreate, PaymentFilters, PaymentOut
+from pesaswitch.protection.stk import record_stk_outcome
 from pesaswitch.webhooks.models import EventType
 from pesaswitch.webhooks.service import record_event
 
@@ -190,6 +192,12 @@ async def record_push_rejected(
     payment = await reload(session, payment_id)
     if getattr(outcome, "rowcount", 0) == 1:
         await _emit_final_event(session, payment)
+        # A refusal counts against the number; an unreachable Daraja says nothing about it.
+        if result_code != "daraja_unavailable":
+            await record_stk_outcome(
+                session, account_id=payment.account_id, phone=payment.phone,
+                succeeded=False, now=now,
+            )  # fmt: skip
     return payment
 
 
@@ -201,8 +209,9 @@ async def _emit_final_event(session: AsyncSession, payment: Payment) -> None:
         event_type=EVENT_FOR_STATUS[PaymentStatus(payment.status)],
         object_id=payment.id,
         data=PaymentOut.render(payment).model_dump(mode="json"),
-        # Vendor dialects render their own callback shape; the native API sends the event.
-        callback_url=payment.callback_url if payment.dialect == "native" else None,
+        # Each dialect renders its own callback shape; the native API sends the event.
+        callback_url=payment.callback_url,
+        callback_dialect=payment.dialect,
     )
 
 
@@ -252,6 +261,13 @@ async def apply_result(
     if getattr(outcome, "rowcount", 0) == 1:
         log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
         await _emit_final_event(session, current)
+        await record_stk_outcome(
+            session, account_id=current.account_id, phone=current.phone,
+            succeeded=status is PaymentStatus.COMPLETED, now=now,
+        )  # fmt: skip
+        if status is PaymentStatus.COMPLETED:
+            # Wallet channels credit the wallet, once per receipt, in this transaction.
+            await credit_payment(session, payment=current)
         return ApplyResult(Applied.APPLIED, current)
     if current.status == status.value and current.result_code == result.result_code:
         return ApplyResult(Applied.DUPLICATE, current)

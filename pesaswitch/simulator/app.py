@@ -1,4 +1,5 @@
-"""A fake Daraja that speaks the real HTTP API: OAuth, STK Push, STK Query.
+"""A fake Daraja that speaks the real HTTP API: OAuth, STK Push, STK Query, and (in
+``b2c.py``) B2C, Transaction Status and Account Balance.
 
 State lives in memory, as it would inside Safaricom: the gateway must learn everything
 through HTTP answers and callbacks. Mount it in-process (ASGI transport) or run it
@@ -24,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.config import SANDBOX_PASSKEY
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.simulator import wire
+from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.scenarios import (
     MAX_STK_AMOUNT,
     SAME_AMOUNT_WINDOW,
@@ -50,6 +52,13 @@ class SimulatorConfig:
     pending_queries: int = 3
     rule_same_amount: bool = True
     rule_subscriber_lock: bool = True
+    # B2C (simulator/b2c.py). Safaricom's published sandbox initiator (daraja.md §8).
+    initiator_name: str = "testapi"
+    initiator_password: str = "Safaricom999!*!"
+    b2c_utility_balance: int = 1_000_000  # KES per shortcode, spent by each payout
+    rule_b2c_min_amount: bool = True
+    rule_b2c_max_amount: bool = True
+    rule_b2c_utility_balance: bool = True
 
 
 class Simulator:
@@ -60,7 +69,19 @@ class Simulator:
         self.tokens: dict[str, float] = {}
         self.pushes: dict[str, SimulatedPush] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.b2c = B2CSimulator(
+            config,
+            spawn=self._spawn,
+            authorized=self._authorized,
+            callback_http=lambda: self.callback_http,
+        )
         self.app = self._build_app()
+
+    @property
+    def certificate_pem(self) -> bytes:
+        """The certificate to encrypt the initiator password with (also at
+        ``GET /simulator/certificate``), as Safaricom publishes its own."""
+        return self.b2c.keys.certificate_pem
 
     def use_callback_client(self, client: httpx.AsyncClient) -> None:
         """Deliver callbacks through ``client`` (tests route them in-process)."""
@@ -304,6 +325,7 @@ class Simulator:
         app.add_api_route("/oauth/v1/generate", self.oauth, methods=["GET"])
         app.add_api_route("/mpesa/stkpush/v1/processrequest", self.stk_push, methods=["POST"])
         app.add_api_route("/mpesa/stkpushquery/v1/query", self.stk_query, methods=["POST"])
+        self.b2c.register(app)
 
         async def health() -> dict[str, Any]:
             return {"status": "ok", "pushes": len(self.pushes)}

@@ -1,15 +1,25 @@
 """How the simulator decides an outcome: test numbers first, then Daraja's own rules.
 
+The same numbers drive STK Push (the payer) and B2C (the recipient, PartyB):
+
 | MSISDN            | behaviour                                                       |
 |-------------------|-----------------------------------------------------------------|
 | 25471100XXXX      | final ResultCode XXXX (0000 is success)                         |
 | 254711990001      | STK Push answered with HTTP 500 500.001.1001 "Unable to lock…"  |
-| 254711990002      | no callback; only a status query reveals the success            |
-| 254711990003      | callback sent twice, at the same moment                         |
-| 254711990004      | callback delivered before the STK Push HTTP response            |
+|                   | (B2C: success)                                                  |
+| 254711990002      | no callback / Result; only a status query reveals the success   |
+| 254711990003      | callback / Result sent twice, at the same moment                |
+| 254711990004      | callback / Result delivered before the HTTP response            |
 | 254711990005      | no callback; query answers "still processing" a few times first |
-| 254711990006      | push hangs past the client's timeout; the prompt is still paid  |
+|                   | (B2C: success)                                                  |
+| 254711990006      | request hangs past the client's timeout; it is still paid       |
+| 254711990007      | B2C: a QueueTimeOutURL post instead of a Result; nothing is     |
+|                   | paid and Transaction Status answers 2032 (STK: success)         |
 | anything else     | success                                                         |
+
+Daraja's rules come after the numbers: STK's same-amount and locked-subscriber rules
+(``simulator/app.py``), B2C's initiator check, amount limits and Utility balance
+(``simulator/b2c.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ DUPLICATE_CALLBACK = "254711990003"
 EARLY_CALLBACK = "254711990004"
 SLOW_QUERY = "254711990005"
 HANGING_PUSH = "254711990006"
+QUEUE_TIMEOUT = "254711990007"
 RESULT_CODE_PREFIX = "25471100"
 
 # Daraja's rule windows (daraja.md §5, §8).
@@ -38,6 +49,7 @@ class Behaviour(StrEnum):
     EARLY_CALLBACK = "early_callback"
     SLOW_QUERY = "slow_query"
     HANGING_PUSH = "hanging_push"
+    QUEUE_TIMEOUT = "queue_timeout"  # B2C only
 
 
 _SPECIAL = {
@@ -47,6 +59,7 @@ _SPECIAL = {
     EARLY_CALLBACK: Behaviour.EARLY_CALLBACK,
     SLOW_QUERY: Behaviour.SLOW_QUERY,
     HANGING_PUSH: Behaviour.HANGING_PUSH,
+    QUEUE_TIMEOUT: Behaviour.QUEUE_TIMEOUT,
 }
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
@@ -25,7 +27,7 @@ from pesaswitch.db import is_sqlite, transaction
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.runtime import Runtime
-from pesaswitch.webhooks import service, signing
+from pesaswitch.webhooks import formats, service, signing
 from pesaswitch.webhooks.models import (
     Delivery,
     DeliveryAttempt,
@@ -54,6 +56,10 @@ class Claim:
     callback_secret_enc: str | None
     endpoint: WebhookEndpoint | None
 
+    @property
+    def destination(self) -> str:
+        return destination_of(self.endpoint.id if self.endpoint else None, self.url)
+
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
@@ -71,21 +77,48 @@ def lease_seconds(runtime: Runtime) -> float:
     return runtime.settings.webhook_timeout * 3 + 5
 
 
-async def claim_due(runtime: Runtime, limit: int) -> list[Claim]:
+def destination_of(endpoint_id: str | None, url: str) -> str:
+    return endpoint_id or url
+
+
+async def claim_due(
+    runtime: Runtime, limit: int, *, busy: Mapping[str, int] | None = None
+) -> list[Claim]:
+    """Claim up to ``limit`` due attempts, at most ``webhook_destination_concurrency`` per
+    destination counting those already ``busy``, so one slow receiver cannot take every
+    slot while other merchants' webhooks wait."""
     now = utcnow()
+    cap = runtime.settings.webhook_destination_concurrency
     async with transaction(runtime.sessionmaker) as session:
         query = (
-            select(Delivery.id)
+            select(Delivery.id, Delivery.endpoint_id, Delivery.url)
             .where(
                 Delivery.status == DeliveryStatus.PENDING.value,
                 Delivery.next_attempt_at <= now,
             )
             .order_by(Delivery.next_attempt_at)
-            .limit(limit)
+            .limit(limit * 4)
         )
+        # Destinations already at their cap are skipped in SQL, so their backlog cannot
+        # fill the candidate window and hide everyone else's due rows.
+        full = [d for d, n in (busy or {}).items() if n >= cap]
+        if full:
+            query = query.where(
+                or_(Delivery.endpoint_id.is_(None), Delivery.endpoint_id.not_in(full)),
+                or_(Delivery.endpoint_id.is_not(None), Delivery.url.not_in(full)),
+            )
         if not is_sqlite(session):
             query = query.with_for_update(skip_locked=True)
-        ids = list(await session.scalars(query))
+        taken = Counter(busy or {})
+        ids: list[str] = []
+        for row in (await session.execute(query)).all():
+            destination = destination_of(row.endpoint_id, row.url)
+            if taken[destination] >= cap:
+                continue
+            taken[destination] += 1
+            ids.append(row.id)
+            if len(ids) == limit:
+                break
         if not ids:
             return []
         await session.execute(
@@ -110,7 +143,7 @@ async def claim_due(runtime: Runtime, limit: int) -> list[Claim]:
                 attempt=delivery.attempt_count,
                 url=delivery.url,
                 event_id=delivery.event_id,
-                payload=payload,
+                payload=delivery.body or payload,
                 account_id=delivery.account_id,
                 environment=Environment(environment),
                 callback_secret_enc=callback_secret_enc,
@@ -175,9 +208,10 @@ async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> At
         async with transaction(runtime.sessionmaker) as session:
             await _finish(session, claim, DeliveryStatus.FAILED, None, settings_schedule=())
         return None
-    headers = signing.sign_headers(
-        webhook_id=claim.event_id, body=claim.payload, secrets_=await _secrets_for(runtime, claim)
-    )
+    secrets_ = await _secrets_for(runtime, claim)
+    headers = signing.sign_headers(webhook_id=claim.event_id, body=claim.payload, secrets_=secrets_)
+    if endpoint is not None:
+        headers.update(formats.vendor_headers(endpoint.style, secrets_[0], claim.payload))
     result = await _send(
         http, claim.url, headers, claim.payload,
         allow_private=service.allow_private_urls(
@@ -255,6 +289,7 @@ class Dispatcher:
             limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
         )
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.busy: Counter[str] = Counter()
 
     async def _run_one(self, claim: Claim) -> None:
         try:
@@ -262,6 +297,8 @@ class Dispatcher:
         except Exception:
             # The lease will lapse and the attempt is retried; never kill the loop.
             log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
+        finally:
+            self.busy[claim.destination] -= 1
 
     async def tick(self) -> int:
         concurrency = self.runtime.settings.webhook_concurrency
@@ -270,8 +307,9 @@ class Dispatcher:
         # freed slot; with nothing in flight, any free slot will do.
         if free <= 0 or (self.in_flight and free < max(1, concurrency // 4)):
             return 0
-        claims = await claim_due(self.runtime, free)
+        claims = await claim_due(self.runtime, free, busy=+self.busy)
         for claim in claims:
+            self.busy[claim.destination] += 1
             task = asyncio.create_task(self._run_one(claim))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)

@@ -50,6 +50,8 @@ class WebhookEndpoint(Base):
     secret_enc: Mapped[str] = mapped_column(String(500))
     previous_secret_enc: Mapped[str | None] = mapped_column(String(500), default=None)
     previous_secret_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    # "standard" (Standard Webhooks, native events) or a dialect's style, e.g. "paynexus".
+    style: Mapped[str] = mapped_column(String(20), default="standard", server_default="standard")
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(200), default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -71,6 +73,9 @@ class Delivery(Base):
         ForeignKey("webhook_endpoints.id"), index=True, default=None
     )
     url: Mapped[str] = mapped_column(String(2000))
+    # A dialect's rendering of the event (PayHero callback, PayNexus webhook); None sends
+    # the native event payload.
+    body: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.PENDING.value)
     # Incremented when an attempt is claimed: each attempt number is claimed exactly once.
     attempt_count: Mapped[int] = mapped_column(default=0)

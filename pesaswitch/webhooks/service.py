@@ -17,7 +17,7 @@ from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import isoformat, utcnow
 from pesaswitch.kit.ids import new_id
 from pesaswitch.kit.pagination import PageParams
-from pesaswitch.webhooks import signing
+from pesaswitch.webhooks import formats, signing
 from pesaswitch.webhooks.models import (
     Delivery,
     DeliveryAttempt,
@@ -40,6 +40,7 @@ async def record_event(
     object_id: str,
     data: dict[str, Any],
     callback_url: str | None = None,
+    callback_dialect: str = formats.NATIVE,
 ) -> Event:
     """Write the event and one delivery per destination, in the caller's transaction."""
     now = utcnow()
@@ -62,19 +63,21 @@ async def record_event(
     )
     for endpoint in endpoints:
         if endpoint.wants(event_type.value):
-            session.add(_delivery(event, endpoint.url, endpoint.id))
+            body = formats.render_for_endpoint(endpoint.style, event_type.value, data)
+            session.add(_delivery(event, endpoint.url, endpoint.id, body))
     if callback_url:
-        session.add(_delivery(event, callback_url, None))
+        body = formats.render_callback(callback_dialect, event_type.value, data)
+        session.add(_delivery(event, callback_url, None, body))
     await session.flush()
     return event
 
 
-def _delivery(event: Event, url: str, endpoint_id: str | None) -> Delivery:
+def _delivery(event: Event, url: str, endpoint_id: str | None, body: str | None) -> Delivery:
     now = utcnow()
     return Delivery(
         id=new_id("dlv"), account_id=event.account_id, event_id=event.id, endpoint_id=endpoint_id,
-        url=url, status=DeliveryStatus.PENDING.value, next_attempt_at=now, created_at=now,
-        updated_at=now,
+        url=url, body=body, status=DeliveryStatus.PENDING.value, next_attempt_at=now,
+        created_at=now, updated_at=now,
     )  # fmt: skip
 
 
@@ -111,13 +114,19 @@ async def create_endpoint(
     event_types: list[str] | None,
     description: str,
     allow_private: bool,
+    style: str = formats.STANDARD,
 ) -> CreatedEndpoint:
-    await check_url(url, allow_private=allow_private, require_https=environment is Environment.LIVE)
+    await check_url(
+        url,
+        allow_private=allow_private,
+        require_https=environment is Environment.LIVE,
+        must_resolve=not allow_private,
+    )
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         id=new_id("we"), account_id=account_id, url=url, description=description,
         event_types=_check_event_types(event_types), secret_enc=crypto.encrypt(secret_key, secret),
-        enabled=True,
+        style=style, enabled=True,
     )  # fmt: skip
     session.add(endpoint)
     await session.flush()
@@ -239,16 +248,23 @@ async def redeliver(
         endpoints = [await get_endpoint(session, account_id=account_id, endpoint_id=endpoint_id)]
     else:
         endpoints = [e for e in await list_endpoints(session, account_id=account_id) if e.enabled]
-    deliveries = [_delivery(event, e.url, e.id) for e in endpoints if e.wants(event.type)]
+    data = json.loads(event.payload)["data"]
+    deliveries = [
+        _delivery(event, e.url, e.id, formats.render_for_endpoint(e.style, event.type, data))
+        for e in endpoints
+        if e.wants(event.type)
+    ]
     if endpoint_id is None:
-        # Re-send to the per-request callback_url too, if the first round had one.
-        original = await session.scalar(
-            select(Delivery.url).where(
-                Delivery.event_id == event.id, Delivery.endpoint_id.is_(None)
+        # Re-send to the per-request callback_url too, in the shape it had the first time.
+        original = (
+            await session.execute(
+                select(Delivery.url, Delivery.body)
+                .where(Delivery.event_id == event.id, Delivery.endpoint_id.is_(None))
+                .limit(1)
             )
-        )
+        ).first()
         if original is not None:
-            deliveries.append(_delivery(event, original, None))
+            deliveries.append(_delivery(event, original.url, None, original.body))
     if not deliveries:
         raise ValidationFailed("No enabled endpoint subscribes to this event type")
     session.add_all(deliveries)

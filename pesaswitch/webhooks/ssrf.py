@@ -80,8 +80,14 @@ async def resolve(host: str, port: int) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-async def check_url(url: str, *, allow_private: bool, require_https: bool = False) -> Target:
+async def check_url(
+    url: str, *, allow_private: bool, require_https: bool = False, must_resolve: bool = True
+) -> Target:
+    """``must_resolve=False`` with ``allow_private`` only checks the URL's form: where any
+    address is allowed there is nothing to decide yet (deliveries resolve and pin anyway)."""
     scheme, host, port = _split(url)
+    if allow_private and not must_resolve:
+        return Target(url, scheme, host, port, ())
     addresses = await resolve(host, port)
     if not allow_private:
         blocked = [a for a in addresses if is_blocked(ipaddress.ip_address(a))]

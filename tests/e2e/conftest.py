@@ -79,19 +79,19 @@ class Stack:
             await engine.dispose()
 
 
-def create_account_via_cli(env: dict[str, str], name: str) -> Merchant:
+def create_account_via_cli(env: dict[str, str], name: str, *, live: bool = False) -> Merchant:
     out = subprocess.run(
-        [PESASWITCH, "accounts", "create", "--name", name, "--json"],
+        [PESASWITCH, "accounts", "create", "--name", name, "--json", *(["--live"] if live else [])],
         env=env,
         capture_output=True,
         check=True,
         text=True,
     )
     data = json.loads(out.stdout)
-    key_rows = data["secret_key"]
     return Merchant(
-        data["account_id"], key_rows, data["public_key"], data["default_channel_id"], ""
-    )
+        data["account_id"], data["secret_key"], data["public_key"], data["default_channel_id"],
+        data["api_username"],
+    )  # fmt: skip
 
 
 def launch_stack(

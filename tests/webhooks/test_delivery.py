@@ -273,3 +273,49 @@ async def test_endpoint_management_and_scoping(gateway_factory: Any, receiver: R
         f"/v1/events/{events[0]['id']}/redeliver", headers=other.auth
     )
     assert foreign_redeliver.status_code == 404
+
+
+async def test_a_slow_receiver_does_not_hold_up_others(gateway_factory: Any) -> None:
+    """A receiver that takes 1.5 s per answer, with many deliveries queued, cannot take
+    every slot: another merchant's webhook still goes out at once."""
+    import threading
+
+    from pesaswitch.accounts.models import Environment
+    from pesaswitch.db import transaction
+    from pesaswitch.webhooks import service as webhooks
+    from pesaswitch.webhooks.models import EventType
+
+    gateway, slow_shop = await setup(gateway_factory, webhook_concurrency=8)
+    fast_shop = await create_merchant(gateway.settings, "Fast shop")
+    gate = threading.Event()
+    with running_receiver() as slow, running_receiver() as fast:
+        original = slow.next_status
+
+        def slowly() -> int:
+            gate.wait(1.5)
+            return original()
+
+        slow.next_status = slowly  # type: ignore[method-assign]
+        runtime = gateway.app.state.runtime
+        async with transaction(runtime.sessionmaker) as session:
+            for shop, url in ((slow_shop, slow.url), (fast_shop, fast.url)):
+                await webhooks.create_endpoint(
+                    session, secret_key=gateway.settings.secret_key, account_id=shop.account_id,
+                    environment=Environment.SANDBOX, url=url, event_types=None, description="",
+                    allow_private=True,
+                )  # fmt: skip
+            for i in range(30):
+                await webhooks.record_event(
+                    session, account_id=slow_shop.account_id,
+                    event_type=EventType.PAYMENT_COMPLETED, object_id=f"pay_slow_{i}", data={},
+                )  # fmt: skip
+        async with transaction(runtime.sessionmaker) as session:
+            await webhooks.record_event(
+                session, account_id=fast_shop.account_id, event_type=EventType.PAYMENT_COMPLETED,
+                object_id="pay_fast", data={},
+            )  # fmt: skip
+        started = asyncio.get_running_loop().time()
+        await wait_until(lambda: len(fast.received) == 1, timeout=5)
+        waited = asyncio.get_running_loop().time() - started
+        gate.set()
+    assert waited < 1.0, f"the fast receiver waited {waited:.2f}s behind the slow one"

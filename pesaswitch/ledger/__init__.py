@@ -1,0 +1,1 @@
+"""Double-entry ledger: wallets, payout holds, fees and settlement (see ``models``)."""
