@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
+from pesaswitch.compat.pokea import create_pokea_app
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
@@ -22,6 +23,8 @@ from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_respons
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
+from pesaswitch.payouts.callbacks import router as payout_callbacks_router
+from pesaswitch.payouts.endpoints import router as payouts_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
 from pesaswitch.webhooks.endpoints import router as webhooks_router
@@ -94,9 +97,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhooks_router)
     app.include_router(ledger_router)
     app.include_router(daraja_router)
+    app.include_router(payouts_router)
+    app.include_router(payout_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))
+    app.mount("/remittance", create_pokea_app(runtime))
     app.mount("/metrics", make_asgi_app())
 
     max_body = settings.max_body_bytes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,6 +21,7 @@ from pesaswitch.config import Settings
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.cli import ledger_app
+from pesaswitch.payouts.cli import fx_app
 from pesaswitch.protection.cli import protection_app
 from pesaswitch.simulator.app import Simulator
 from pesaswitch.webhooks.cli import events_app, webhooks_app
@@ -40,6 +42,7 @@ app.add_typer(channels_app, name="channels")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(events_app, name="events")
+app.add_typer(fx_app, name="fx")
 app.add_typer(protection_app, name="protection")
 app.add_typer(ledger_app, name="ledger")
 
@@ -213,6 +216,23 @@ def keys_create(
         if issued.kind is KeyKind.SECRET:
             shown.update(basic_credentials(issued.id, issued.key))
         return shown
+
+    echo_json(in_transaction(settings, work))
+
+
+@keys_app.command("add-signing-key")
+def keys_add_signing_key(
+    account: Annotated[str, typer.Option(help="Account id (acct_…).")],
+    public_key_file: Annotated[Path, typer.Option(help="PEM RSA public key.", exists=True)],
+) -> None:
+    """Register the public key that verifies the account's signed requests (Pokea Pay)."""
+    settings = load_settings()
+    pem = public_key_file.read_text()
+
+    async def work(session: AsyncSession) -> dict[str, Any]:
+        await accounts.get_account(session, account_id=account)
+        row = await accounts.add_signing_key(session, account_id=account, public_key_pem=pem)
+        return {"id": row.id, "account_id": row.account_id}
 
     echo_json(in_transaction(settings, work))
 

@@ -15,6 +15,7 @@ from pesaswitch.accounts.models import (
     Credential,
     Environment,
     KeyKind,
+    SigningKey,
 )
 from pesaswitch.errors import (
     ApiKeyRevoked,
@@ -220,3 +221,22 @@ async def add_credential(
     session.add(credential)
     await session.flush()
     return credential
+
+
+async def add_signing_key(
+    session: AsyncSession, *, account_id: str, public_key_pem: str
+) -> SigningKey:
+    """Register an RSA public key that verifies this account's request signatures."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        key = serialization.load_pem_public_key(public_key_pem.encode())
+    except ValueError as exc:
+        raise ValidationFailed("Not a PEM public key") from exc
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
+        raise ValidationFailed("A signing key is an RSA public key of at least 2048 bits")
+    row = SigningKey(account_id=account_id, public_key_pem=public_key_pem)
+    session.add(row)
+    await session.flush()
+    return row

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Channel, ChannelKind
@@ -20,14 +21,19 @@ from pesaswitch.compat.common import basic_auth, install_vendor_errors, require_
 from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.ids import new_reference
+from pesaswitch.ledger import service as ledger
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
+from pesaswitch.payouts.initiate import initiate_payout
+from pesaswitch.payouts.schemas import PayoutCreate
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks.formats import register_callback_format
 
 DIALECT = "payhero"
+MPESA_NETWORK = "63902"
 PROVIDERS = {"m-pesa", "mpesa"}
 
 STATUS = {
@@ -55,6 +61,13 @@ def _error(error: PesaswitchError) -> dict[str, Any]:
     return _error_body(error.detail, error.code, error.extra.get("payment"))
 
 
+def whole_shillings(value: int | str) -> int | str:
+    # PHP and JS clients send 10 or "10"; both mean whole shillings. 10.5 does not.
+    if isinstance(value, str) and not value.strip().isdigit():
+        raise ValueError("amount must be a whole number of shillings")
+    return value
+
+
 class PaymentIn(BaseModel):
     # Vendor clients send extra fields (network_code, …); unknown ones are ignored.
     model_config = ConfigDict(extra="ignore")
@@ -70,11 +83,25 @@ class PaymentIn(BaseModel):
 
     @field_validator("amount")
     @classmethod
-    def _whole_shillings(cls, value: int | str) -> int | str:
-        # PHP and JS clients send 10 or "10"; both mean whole shillings. 10.5 does not.
-        if isinstance(value, str) and not value.strip().isdigit():
-            raise ValueError("amount must be a whole number of shillings")
-        return value
+    def _whole(cls, value: int | str) -> int | str:
+        return whole_shillings(value)
+
+
+class WithdrawIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    amount: int | str
+    phone_number: str = Field(min_length=1, max_length=32)
+    network_code: str | None = None
+    channel: str = "mobile"
+    external_reference: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    callback_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("amount")
+    @classmethod
+    def _whole(cls, value: int | str) -> int | str:
+        return whole_shillings(value)
 
 
 class ChannelIn(BaseModel):
@@ -173,6 +200,13 @@ def _channel(channel: Channel, balance: int | None = None) -> dict[str, Any]:
     return body
 
 
+async def _wallet_balance(session: AsyncSession, account_id: str) -> int:
+    """The KES wallet's available balance, from the ledger."""
+    return (
+        (await ledger.balances(session, account_id=account_id)).get("KES", {}).get("available", 0)
+    )
+
+
 def create_payhero_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="pesaswitch: PayHero / UpesiPay dialect", docs_url=None, redoc_url=None)
     app.state.runtime = runtime
@@ -248,7 +282,7 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             )
             balance = None
             if channel.kind == ChannelKind.WALLET.value:
-                balance = await queries.wallet_collected(session, account_id=auth.account_id)
+                balance = await _wallet_balance(session, auth.account_id)
         return _channel(channel, balance)
 
     @app.post("/payment_channels", status_code=201)
@@ -274,7 +308,7 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
         if wallet_type != "payment_wallet":
             raise ValidationFailed("Only wallet_type=payment_wallet is available")
         async with runtime.sessionmaker() as session:
-            balance = await queries.wallet_collected(session, account_id=auth.account_id)
+            balance = await _wallet_balance(session, auth.account_id)
             channels = await accounts.list_channels(session, account_id=auth.account_id)
         wallet_channel = next((c for c in channels if c.kind == ChannelKind.WALLET.value), None)
         return {"success": True, "id": wallet_channel.id if wallet_channel else None,
@@ -295,13 +329,37 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
                 "pagination": {"page": page, "per": per, "total": total,
                                "pages": (total + per - 1) // per}}  # fmt: skip
 
-    @app.post("/withdraw")
-    async def withdraw(auth: Auth) -> JSONResponse:
+    @app.post("/withdraw", status_code=201)
+    async def withdraw(
+        data: WithdrawIn,
+        auth: Auth,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        """Wallet to M-Pesa (B2C). Bank withdrawals are not offered."""
         require_write(auth)
+        if data.channel != "mobile" or data.network_code not in (None, "", MPESA_NETWORK):
+            raise ValidationFailed(
+                "Only channel 'mobile' to M-Pesa (network_code 63902) is offered"
+            )
+        native = PayoutCreate(
+            amount=int(data.amount), currency="KES", phone=data.phone_number,
+            reference=data.external_reference or f"WD-{new_reference()}",
+            description=data.description or "Withdrawal",
+        )  # fmt: skip
+        response = await initiate_payout(
+            runtime, auth=auth, data=native, idempotency_key=idempotency_key, dialect=DIALECT,
+            callback_url=data.callback_url or None,
+        )  # fmt: skip
+        body = response.body
+        if response.status_code >= 400:
+            return JSONResponse(
+                _error_body(body["detail"], body["code"]), status_code=response.status_code
+            )
         return JSONResponse(
-            {"success": False, "status": "FAILED", "error_code": "not_implemented",
-             "message": "Withdrawals (B2C payouts) are not available on this gateway yet"},
-            status_code=501,
+            {"success": True, "status": "QUEUED", "merchant_reference": body["reference"],
+             "checkout_request_id": body["originator_conversation_id"], "response_code": "0",
+             "conversation_id": body["conversation_id"], "payout_id": body["id"]},
+            status_code=201,
         )  # fmt: skip
 
     return app

@@ -6,9 +6,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pesaswitch.accounts.models import Channel, ChannelKind
 from pesaswitch.errors import NotFound
-from pesaswitch.payments.models import Payment, PaymentStatus
+from pesaswitch.payments.models import Payment
 
 
 async def get_by_reference(session: AsyncSession, *, account_id: str, reference: str) -> Payment:
@@ -57,21 +56,3 @@ async def numbered_page(
         .limit(per)
     )
     return list(rows), int(total or 0)
-
-
-async def wallet_collected(session: AsyncSession, *, account_id: str) -> int:
-    """KES collected into the account's wallet channels.
-
-    Until the ledger lands this is the sum of completed wallet payments (no fees, no
-    payouts); the ledger's wallet balance will replace it.
-    """
-    total = await session.scalar(
-        select(func.coalesce(func.sum(Payment.amount), 0))
-        .join(Channel, Channel.id == Payment.channel_id)
-        .where(
-            Payment.account_id == account_id,
-            Payment.status == PaymentStatus.COMPLETED.value,
-            Channel.kind == ChannelKind.WALLET.value,
-        )
-    )
-    return int(total or 0)

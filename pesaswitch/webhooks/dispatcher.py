@@ -55,6 +55,7 @@ class Claim:
     environment: Environment
     callback_secret_enc: str | None
     endpoint: WebhookEndpoint | None
+    format: str | None = None
 
     @property
     def destination(self) -> str:
@@ -144,6 +145,7 @@ async def claim_due(
                 url=delivery.url,
                 event_id=delivery.event_id,
                 payload=delivery.body or payload,
+                format=delivery.format,
                 account_id=delivery.account_id,
                 environment=Environment(environment),
                 callback_secret_enc=callback_secret_enc,
@@ -209,11 +211,12 @@ async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> At
             await _finish(session, claim, DeliveryStatus.FAILED, None, settings_schedule=())
         return None
     secrets_ = await _secrets_for(runtime, claim)
-    headers = signing.sign_headers(webhook_id=claim.event_id, body=claim.payload, secrets_=secrets_)
+    body = formats.finalize(claim.format, secrets_[0], claim.payload)
+    headers = signing.sign_headers(webhook_id=claim.event_id, body=body, secrets_=secrets_)
     if endpoint is not None:
-        headers.update(formats.vendor_headers(endpoint.style, secrets_[0], claim.payload))
+        headers.update(formats.vendor_headers(endpoint.style, secrets_[0], body))
     result = await _send(
-        http, claim.url, headers, claim.payload,
+        http, claim.url, headers, body,
         allow_private=service.allow_private_urls(
             claim.environment, settings.sandbox_allow_private_urls
         ),

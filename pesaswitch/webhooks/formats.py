@@ -16,7 +16,12 @@ Renderer = Callable[[str, dict[str, Any]], str]
 # (the endpoint's secret, the exact body) -> headers a vendor's receivers check
 Signer = Callable[[str, str], dict[str, str]]
 
+# (the secret that signs this delivery, the stored body) -> the body to send; for vendors
+# whose callbacks carry their own MAC inside the body (Pokea Pay's ``hash``).
+Finalizer = Callable[[str, str], str]
+
 _callback_renderers: dict[str, Renderer] = {}
+_callback_finalizers: dict[str, Finalizer] = {}
 _endpoint_renderers: dict[str, Renderer] = {}
 _endpoint_signers: dict[str, Signer] = {}
 
@@ -24,9 +29,13 @@ NATIVE = "native"
 STANDARD = "standard"
 
 
-def register_callback_format(dialect: str, renderer: Renderer) -> None:
-    """How payments created through ``dialect`` notify their per-request callback_url."""
+def register_callback_format(
+    dialect: str, renderer: Renderer, finalizer: Finalizer | None = None
+) -> None:
+    """How objects created through ``dialect`` notify their per-request callback URL."""
     _callback_renderers[dialect] = renderer
+    if finalizer is not None:
+        _callback_finalizers[dialect] = finalizer
 
 
 def register_endpoint_format(style: str, renderer: Renderer, signer: Signer) -> None:
@@ -50,3 +59,8 @@ def render_for_endpoint(style: str, event_type: str, data: dict[str, Any]) -> st
 def vendor_headers(style: str, secret: str, body: str) -> dict[str, str]:
     signer = _endpoint_signers.get(style)
     return {} if signer is None else signer(secret, body)
+
+
+def finalize(dialect: str | None, secret: str, body: str) -> str:
+    finalizer = _callback_finalizers.get(dialect or "")
+    return body if finalizer is None else finalizer(secret, body)

@@ -17,6 +17,8 @@ class EventType(StrEnum):
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_CANCELLED = "payment.cancelled"
     PAYMENT_EXPIRED = "payment.expired"
+    PAYOUT_COMPLETED = "payout.completed"
+    PAYOUT_FAILED = "payout.failed"
 
 
 class DeliveryStatus(StrEnum):
@@ -76,6 +78,8 @@ class Delivery(Base):
     # A dialect's rendering of the event (PayHero callback, PayNexus webhook); None sends
     # the native event payload.
     body: Mapped[str | None] = mapped_column(Text, default=None)
+    # The dialect whose format ``body`` is in, when it must be finished at send time.
+    format: Mapped[str | None] = mapped_column(String(20), default=None)
     status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.PENDING.value)
     # Incremented when an attempt is claimed: each attempt number is claimed exactly once.
     attempt_count: Mapped[int] = mapped_column(default=0)

@@ -67,7 +67,9 @@ async def record_event(
             session.add(_delivery(event, endpoint.url, endpoint.id, body))
     if callback_url:
         body = formats.render_callback(callback_dialect, event_type.value, data)
-        session.add(_delivery(event, callback_url, None, body))
+        delivery = _delivery(event, callback_url, None, body)
+        delivery.format = None if body is None else callback_dialect
+        session.add(delivery)
     await session.flush()
     return event
 
@@ -258,13 +260,15 @@ async def redeliver(
         # Re-send to the per-request callback_url too, in the shape it had the first time.
         original = (
             await session.execute(
-                select(Delivery.url, Delivery.body)
+                select(Delivery.url, Delivery.body, Delivery.format)
                 .where(Delivery.event_id == event.id, Delivery.endpoint_id.is_(None))
                 .limit(1)
             )
         ).first()
         if original is not None:
-            deliveries.append(_delivery(event, original.url, None, original.body))
+            again = _delivery(event, original.url, None, original.body)
+            again.format = original.format
+            deliveries.append(again)
     if not deliveries:
         raise ValidationFailed("No enabled endpoint subscribes to this event type")
     session.add_all(deliveries)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from pesaswitch.compat.common import basic_credentials
+from pesaswitch.ledger.fees import Tariff
 from tests.conftest import Gateway, Merchant, create_merchant
 from tests.support.receiver import running_receiver
 
@@ -200,12 +201,15 @@ async def test_channels_wallet_transactions_and_withdraw(gateway_factory: Any) -
     assert via_till.status_code == 201
     await asyncio.sleep(0.3)
     wallet = (await gateway.client.get("/api/v2/wallets", headers=headers)).json()
-    # Only completed wallet-channel payments count; the till's money is the merchant's own.
-    assert wallet["available_balance"] == 20 + 21 + 22
+    # Only completed wallet-channel payments count, less the collection fee; the till's
+    # money is the merchant's own.
+    fee = Tariff().collection_fee
+    expected = sum(a - fee(a) for a in (20, 21, 22))
+    assert wallet["available_balance"] == expected
     channel = await gateway.client.get(
         f"/api/v2/payment_channels/{merchant.channel_id}", headers=headers
     )
-    assert channel.json()["balance_plain"] == 63
+    assert channel.json()["balance_plain"] == expected
 
     page = (
         await gateway.client.get("/api/v2/transactions", headers=headers, params={"per": 2})
@@ -219,11 +223,27 @@ async def test_channels_wallet_transactions_and_withdraw(gateway_factory: Any) -
     ).json()
     assert [t["status"] for t in last["data"]] == ["SUCCESS"]
 
+    # The wallet holds the completed wallet collections less fees; withdraw some of it.
+    available = (await gateway.client.get("/v1/balance", headers=merchant.auth)).json()
+    kes = next(a["amount"] for a in available["available"] if a["currency"] == "KES")
     withdraw = await gateway.client.post(
-        "/api/v2/withdraw", headers=headers, json={"amount": 10, "phone_number": "0712345678"}
-    )
-    assert withdraw.status_code == 501
-    assert withdraw.json()["success"] is False
+        "/api/v2/withdraw", headers=headers,
+        json={"amount": 30, "phone_number": "254712345678", "network_code": "63902",
+              "channel": "mobile"},
+    )  # fmt: skip
+    assert withdraw.status_code == 201, withdraw.text
+    assert withdraw.json()["status"] == "QUEUED"
+    too_much = await gateway.client.post(
+        "/api/v2/withdraw", headers=headers,
+        json={"amount": kes + 1, "phone_number": "254712345678", "channel": "mobile"},
+    )  # fmt: skip
+    assert too_much.status_code == 422
+    assert too_much.json()["error_code"] == "insufficient_funds"
+    bank = await gateway.client.post(
+        "/api/v2/withdraw", headers=headers,
+        json={"amount": 30, "phone_number": "254712345678", "channel": "bank"},
+    )  # fmt: skip
+    assert bank.status_code == 422
 
 
 async def test_another_accounts_payment_is_not_found(gateway_factory: Any) -> None:

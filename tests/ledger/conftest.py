@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,8 +22,3 @@ async def sessions(
     bind_ledger_policy(maker, settings)
     yield maker
     await engine.dispose()
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Any:
-    return make_settings()
