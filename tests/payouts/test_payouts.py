@@ -172,3 +172,55 @@ async def test_bad_payouts_are_refused(gateway_factory: Any) -> None:
     assert read_only.status_code == 403
     listed = (await gateway.client.get("/v1/payouts", headers=merchant.auth)).json()["data"]
     assert len(listed) == 1
+
+
+async def test_concurrent_identical_results_settle_once(gateway_factory: Any) -> None:
+    """Two copies of the same Result, at the same moment, plus a contradicting late one."""
+    import json
+
+    from pesaswitch.payouts.models import Payout
+
+    # No reconciliation during the test: only these callbacks may settle the payout.
+    gateway, merchant = await funded(gateway_factory, 5_000, reconcile_after=60)
+    # 254711990002: the simulator sends no Result, so the test is the only sender.
+    created = await gateway.client.post(
+        "/v1/payouts", headers=merchant.auth, json=payout(phone="0711990002")
+    )
+    payout_id = created.json()["id"]
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        row = await session.get(Payout, payout_id)
+        assert row is not None
+        token, originator = row.callback_token, row.originator_conversation_id
+
+    def result(code: int) -> bytes:
+        parameters = [
+            {"Key": "TransactionAmount", "Value": 1000},
+            {"Key": "TransactionReceipt", "Value": "UKB2CRACE1"},
+        ]
+        body: dict[str, Any] = {
+            "ResultType": 0, "ResultCode": code, "ResultDesc": "test",
+            "OriginatorConversationID": originator, "ConversationID": "AG_race",
+            "TransactionID": "UKB2CRACE1",
+        }  # fmt: skip
+        if code == 0:
+            body["ResultParameters"] = {"ResultParameter": parameters}
+        return json.dumps({"Result": body}).encode()
+
+    url = f"/daraja/b2c/result/{token}"
+    answers = await asyncio.gather(*(gateway.client.post(url, content=result(0)) for _ in range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+    late = await gateway.client.post(url, content=result(2001))
+    assert late.status_code == 200
+    final = (await gateway.client.get(f"/v1/payouts/{payout_id}", headers=merchant.auth)).json()
+    assert final["status"] == "completed"
+    assert final["transaction_id"] == "UKB2CRACE1"
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        outcomes = sorted(
+            await session.scalars(
+                select(PayoutCallback.outcome).where(PayoutCallback.payout_id == payout_id)
+            )
+        )
+    assert outcomes == ["applied", "duplicate", "duplicate"]
+    assert await balance(gateway, merchant) == {"available": 5_000 - 1000 - FEE(1000),
+                                                 "reserved": 0}  # fmt: skip
+    assert await invariants(gateway) == []
