@@ -7,12 +7,17 @@ on, and the answer is always a quick 200 for a body we could read.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.daraja.b2c_results import (
+    B2CResult,
+    TransactionStatusResult,
     parse_b2c_result,
     parse_queue_timeout,
     parse_transaction_status_result,
@@ -22,7 +27,8 @@ from pesaswitch.daraja.wire import MalformedCallback
 from pesaswitch.db import transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
 from pesaswitch.payouts import service
-from pesaswitch.runtime import RuntimeDep
+from pesaswitch.payouts.models import Payout
+from pesaswitch.runtime import Runtime, RuntimeDep
 
 log = structlog.get_logger(__name__)
 
@@ -39,82 +45,73 @@ async def _read(request: Request) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-@router.post("/result/{token}")
-async def b2c_result(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
-    text = await _read(request)
+# Given the parsed body and the payout: what became of it (stored with the raw body).
+Apply = Callable[[AsyncSession, Payout, Any], Awaitable[str]]
+
+
+async def _receive(
+    runtime: Runtime, token: str, text: str, kind: str,
+    parse: Callable[[Any], Any], apply: Apply,
+) -> JSONResponse:  # fmt: skip
+    """Find the payout by its token, store the body, act on it; 400 (body kept) if unreadable."""
     async with transaction(runtime.sessionmaker) as session:
         payout = await service.find_by_token(session, token=token[:64])
         if payout is None:
             raise NotFound("Unknown callback")
         try:
-            result = parse_b2c_result(json.loads(text))
+            parsed = parse(json.loads(text))
         except (ValueError, MalformedCallback) as exc:
             await service.store_callback(
-                session, payout_id=payout.id, kind="result", body=text, outcome="invalid"
+                session, payout_id=payout.id, kind=kind, body=text, outcome="invalid"
             )
-            error = BadRequest(f"Not a valid B2C Result: {exc}")
+            error = BadRequest(f"Not a valid {kind} callback: {exc}")
         else:
-            mismatch = result.originator_conversation_id not in (
-                None, "", payout.originator_conversation_id,
-            )  # fmt: skip
-            applied = not mismatch and await service.finish(
-                session, payout=payout, succeeded=result.outcome is Outcome.COMPLETED,
-                result_code=result.result_code, result_desc=result.result_desc,
-                transaction_id=result.transaction_id, source="callback",
-            )  # fmt: skip
-            outcome = "mismatch" if mismatch else ("applied" if applied else "duplicate")
+            outcome = await apply(session, payout, parsed)
             await service.store_callback(
-                session, payout_id=payout.id, kind="result", body=text, outcome=outcome
+                session, payout_id=payout.id, kind=kind, body=text, outcome=outcome
             )
             return JSONResponse(ACCEPTED)
-    raise error
+    raise error  # after the transaction, so the unreadable body stays recorded
+
+
+@router.post("/result/{token}")
+async def b2c_result(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
+    async def apply(session: AsyncSession, payout: Payout, result: B2CResult) -> str:
+        if result.originator_conversation_id not in (None, "", payout.originator_conversation_id):
+            return "mismatch"
+        applied = await service.finish(
+            session, payout=payout, succeeded=result.outcome is Outcome.COMPLETED,
+            result_code=result.result_code, result_desc=result.result_desc,
+            transaction_id=result.transaction_id, source="callback",
+        )  # fmt: skip
+        return "applied" if applied else "duplicate"
+
+    return await _receive(runtime, token, await _read(request), "result", parse_b2c_result, apply)
 
 
 @router.post("/timeout/{token}")
 async def queue_timeout(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
     """The request expired in Daraja's queue: whether it ran is for Transaction Status."""
-    text = await _read(request)
-    async with transaction(runtime.sessionmaker) as session:
-        payout = await service.find_by_token(session, token=token[:64])
-        if payout is None:
-            raise NotFound("Unknown callback")
-        try:
-            parse_queue_timeout(json.loads(text))
-            outcome = "timeout"
-        except (ValueError, MalformedCallback):
-            outcome = "invalid"
-        await service.store_callback(
-            session, payout_id=payout.id, kind="timeout", body=text, outcome=outcome
-        )
+
+    async def apply(session: AsyncSession, payout: Payout, _timeout: Any) -> str:
         await service.query_soon(session, payout_id=payout.id)
-    return JSONResponse(ACCEPTED)
+        return "timeout"
+
+    text = await _read(request)
+    return await _receive(runtime, token, text, "timeout", parse_queue_timeout, apply)
 
 
 @router.post("/status/{token}")
 async def status_result(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
+    async def apply(session: AsyncSession, payout: Payout, result: TransactionStatusResult) -> str:
+        if result.outcome is Outcome.PENDING:
+            return "pending"
+        applied = await service.finish(
+            session, payout=payout, succeeded=result.outcome is Outcome.COMPLETED,
+            result_code=result.result_code, result_desc=result.result_desc,
+            transaction_id=result.receipt, source="query",
+        )  # fmt: skip
+        return "applied" if applied else "duplicate"
+
     text = await _read(request)
-    async with transaction(runtime.sessionmaker) as session:
-        payout = await service.find_by_token(session, token=token[:64])
-        if payout is None:
-            raise NotFound("Unknown callback")
-        try:
-            result = parse_transaction_status_result(json.loads(text))
-        except (ValueError, MalformedCallback) as exc:
-            await service.store_callback(
-                session, payout_id=payout.id, kind="status", body=text, outcome="invalid"
-            )
-            error = BadRequest(f"Not a valid Transaction Status Result: {exc}")
-        else:
-            outcome = "pending"
-            if result.outcome is not Outcome.PENDING:
-                applied = await service.finish(
-                    session, payout=payout, succeeded=result.outcome is Outcome.COMPLETED,
-                    result_code=result.result_code, result_desc=result.result_desc,
-                    transaction_id=result.receipt, source="query",
-                )  # fmt: skip
-                outcome = "applied" if applied else "duplicate"
-            await service.store_callback(
-                session, payout_id=payout.id, kind="status", body=text, outcome=outcome
-            )
-            return JSONResponse(ACCEPTED)
-    raise error
+    return await _receive(runtime, token, text, "status", parse_transaction_status_result, apply)
