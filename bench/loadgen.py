@@ -81,9 +81,7 @@ class Bounds:
     timeout: float = 30.0  # per request
 
 
-async def _drive(
-    plan: Plan, bounds: Bounds, offset: int, stride: int, start_at: float
-) -> Result:
+async def _drive(plan: Plan, bounds: Bounds, offset: int, stride: int, start_at: float) -> Result:
     """Send requests ``offset, offset + stride, …`` from ``start_at`` (a monotonic time)."""
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     result = Result()

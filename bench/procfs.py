@@ -121,11 +121,6 @@ class Monitor:
         return used
 
 
-def cpu_share(
-    before: dict[str, float], after: dict[str, float], wall: float
-) -> dict[str, float]:
+def cpu_share(before: dict[str, float], after: dict[str, float], wall: float) -> dict[str, float]:
     """Average CPU use between two snapshots, in percent of one core."""
-    return {
-        name: 100 * (after[name] - before.get(name, 0.0)) / max(wall, 1e-9)
-        for name in after
-    }
+    return {name: 100 * (after[name] - before.get(name, 0.0)) / max(wall, 1e-9) for name in after}

@@ -102,3 +102,13 @@ async def insert_ignoring_conflict(session: AsyncSession, model: type[Base], **v
         stmt = postgresql.insert(model).values(**values).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def bind_session_info(
+    sessionmaker: async_sessionmaker[AsyncSession], key: str, value: object
+) -> None:
+    """Make ``value`` reachable as ``session.info[key]`` in every session ``sessionmaker``
+    opens, keeping what others bound (``configure(info=…)`` replaces the whole dict)."""
+    info = dict(sessionmaker.kw.get("info") or {})
+    info[key] = value
+    sessionmaker.configure(info=info)

@@ -24,9 +24,9 @@ class Runtime:
     simulator: Simulator | None = None
 
     def __post_init__(self) -> None:
-        # Outcomes are recorded where only a session is at hand (callbacks, reconciler).
+        # Outcomes are recorded and wallets credited where only a session is at hand
+        # (callbacks, the reconciler): the STK limits, the fee tariff and the shortcode.
         bind_policy(self.sessionmaker, self.settings)
-        # After bind_policy, which replaces the sessions' info: the tariff and shortcode.
         bind_ledger_policy(self.sessionmaker, self.settings)
 
     async def aclose(self) -> None:

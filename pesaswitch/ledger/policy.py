@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from pesaswitch.db import bind_session_info
 from pesaswitch.ledger.fees import Tariff
 
 if TYPE_CHECKING:
@@ -36,11 +37,8 @@ class LedgerPolicy:
 
 
 def bind_ledger_policy(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """Attach the policy to every session ``sessionmaker`` opens, keeping other entries of
-    ``info`` (``configure(info=…)`` replaces the whole dict)."""
-    info = dict(sessionmaker.kw.get("info") or {})
-    info[POLICY_KEY] = LedgerPolicy.from_settings(settings)
-    sessionmaker.configure(info=info)
+    """Attach the policy to every session ``sessionmaker`` opens."""
+    bind_session_info(sessionmaker, POLICY_KEY, LedgerPolicy.from_settings(settings))
 
 
 def ledger_policy_of(session: AsyncSession) -> LedgerPolicy:

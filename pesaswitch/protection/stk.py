@@ -27,7 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pesaswitch.config import Settings
-from pesaswitch.db import insert_ignoring_conflict
+from pesaswitch.db import bind_session_info, insert_ignoring_conflict
 from pesaswitch.errors import StkAccountRestricted, StkPhoneBlocked, TooManyRequests
 from pesaswitch.kit.clock import isoformat
 from pesaswitch.kit.phones import mask_phone
@@ -89,7 +89,7 @@ def bind_policy(sessionmaker: async_sessionmaker[AsyncSession], settings: Settin
     Settlement (Daraja callbacks, the reconciler, push refusals) only carries a session,
     and the payments service should not need settings to record an outcome.
     """
-    sessionmaker.configure(info={POLICY_KEY: StkPolicy.from_settings(settings)})
+    bind_session_info(sessionmaker, POLICY_KEY, StkPolicy.from_settings(settings))
 
 
 def policy_of(session: AsyncSession) -> StkPolicy:

@@ -1,0 +1,142 @@
+"""The benchmark's output: a plain-text report (tables) or one JSON document."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bench.scenarios import Row
+
+GENERATOR_BOUND = 0.85  # within ~15% of the generator's own ceiling
+
+
+@dataclass
+class Report:
+    command: list[str]  # the harness's own argv, for reproducing the run
+    setup: dict[str, Any]
+    rows: list[Row]
+    checks: list[str]
+    rss: dict[str, dict[str, int]]  # process → {"hwm_kib", "max_rss_kib"}
+    log_summary: dict[str, dict[str, int]]  # log file → {"lines", "tracebacks", ...}
+    log_tails: dict[str, str] = field(default_factory=dict)
+    failed: bool = False
+
+    @property
+    def reproduce(self) -> str:
+        return ".venv/bin/python -m bench.run " + shlex.join(self.command)
+
+    def annotate(self) -> None:
+        """Mark generator-bound rows and name the busiest process of every scenario."""
+        ceiling = next((r.rate for r in self.rows if r.scenario == "generator ceiling"), 0.0)
+        for row in self.rows:
+            busiest = sorted(
+                ((share, name) for name, share in row.cpu.items() if name != "loadgen"),
+                reverse=True,
+            )
+            if row.scenario != "generator ceiling" and busiest:
+                share, name = busiest[0]
+                row.notes.append(f"busiest: {name} {share:.0f}%")
+            if (
+                ceiling
+                and row.scenario not in ("generator ceiling", "end-to-end webhook")
+                and row.rate >= GENERATOR_BOUND * ceiling
+            ):
+                row.notes.insert(0, "generator-bound")
+
+    def machine(self) -> dict[str, Any]:
+        return {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "argv": [sys.executable, *sys.argv],
+        }
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {
+                "reproduce": self.reproduce,
+                "machine": self.machine(),
+                "setup": self.setup,
+                "scenarios": [asdict(row) for row in self.rows],
+                "checks": self.checks,
+                "rss": self.rss,
+                "logs": self.log_summary,
+                "log_tails": self.log_tails,
+                "failed": self.failed,
+            },
+            indent=2,
+        )
+
+    def as_text(self) -> str:
+        m = self.machine()
+        out = [
+            f"# reproduce: {self.reproduce}",
+            f"machine: os.cpu_count()={m['cpu_count']}, {m['platform']}, Python {m['python']}",
+            f"command: {shlex.join(m['argv'])}",
+        ]
+        out += [f"{key}: {value}" for key, value in self.setup.items()]
+        out += ["", *_table(
+            ["scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "note"],
+            [[r.scenario, f"{r.rate:,.0f}", f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.p99:.1f}",
+              _errors(r.errors), "; ".join(r.notes)] for r in self.rows],
+        )]  # fmt: skip
+        out += [
+            "",
+            "req/s counts expected answers only (200, or 201 for POST /v1/payments); latencies",
+            "are of those answers; errors are counted by status code or exception (code x n).",
+        ]
+        out += ["", "checks:", *(f"  {line}" for line in self.checks or ["(none)"])]
+        names = sorted({name for row in self.rows for name in row.cpu}, key=_process_order)
+        out += ["", "CPU during each scenario (% of one core, averaged; "
+                f"{m['cpu_count']} cores = {100 * (m['cpu_count'] or 1)}%):"]  # fmt: skip
+        out += _table(
+            ["process", *(r.scenario for r in self.rows if r.scenario != "end-to-end webhook")],
+            [[name, *(f"{r.cpu[name]:.0f}" if name in r.cpu else "-" for r in self.rows
+                      if r.scenario != "end-to-end webhook")] for name in names],
+        )  # fmt: skip
+        out += ["", "peak memory (MiB): VmHWM from /proc at the end, and the largest VmRSS "
+                "sampled every 0.2 s:"]  # fmt: skip
+        out += _table(
+            ["process", "VmHWM", "max VmRSS"],
+            [[name, f"{v.get('hwm_kib', 0) / 1024:.0f}", f"{v.get('max_rss_kib', 0) / 1024:.0f}"]
+             for name, v in sorted(self.rss.items(), key=lambda kv: _process_order(kv[0]))],
+        )  # fmt: skip
+        out += ["", "logs (warning level and above):"]
+        out += _table(
+            ["log", "lines", "tracebacks", "errors"],
+            [[name, str(v["lines"]), str(v["tracebacks"]), str(v["errors"])]
+             for name, v in self.log_summary.items()],
+        )  # fmt: skip
+        for name, tail in self.log_tails.items():
+            out += ["", f"--- tail of {name} ---", tail]
+        if self.failed:
+            out += ["", "RESULT: FAILED (see checks above)"]
+        return "\n".join(out)
+
+
+def _errors(errors: dict[str, int]) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in errors.items()) if errors else "0"
+
+
+def _process_order(name: str) -> tuple[int, str]:
+    order = ("gateway", "worker", "simulator", "receiver", "postgres", "loadgen")
+    return next((i for i, p in enumerate(order) if name.startswith(p)), len(order)), name
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            cell.ljust(w) if i == 0 or header[i] == "note" else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return " | ".join(parts).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    return [line(header), rule, *(line(r) for r in rows)]

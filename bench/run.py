@@ -1,0 +1,151 @@
+"""The API benchmark: gateway, worker(s), simulator and webhook receiver as real processes.
+
+    python -m bench.run --db sqlite --api-procs 1 --workers 1
+    python -m bench.run --db postgres --api-procs 2 --workers 2 --duration 8 --payments 1500
+    make bench BENCH_ARGS='--db postgres --json'      (or: pesaswitch bench --db postgres)
+
+Scenarios: the load generator's own ceiling (GET on the bare receiver), baseline
+(GET /healthz), initiate (POST /v1/payments), status (GET /v1/payments/{id}) and
+end-to-end (POST → simulator → callback → worker → signed webhook at the receiver).
+Everything binds 127.0.0.1, stops by itself, and is removed afterwards, failures included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from bench.procfs import Monitor, find_postmaster
+from bench.report import Report
+from bench.scenarios import Options, Runner
+from bench.stack import running_stack
+from tests.support.pg_cluster import throwaway_cluster
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--api-procs", type=int, default=1, help="pesaswitch serve processes")
+    parser.add_argument("--workers", type=int, default=1, help="pesaswitch worker processes")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
+    parser.add_argument("--payments", type=int, default=2000, help="end-to-end payments")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="load generator processes sharing the concurrency")  # fmt: skip
+    parser.add_argument("--e2e-timeout", type=float, default=180.0,
+                        help="seconds the end-to-end scenario may take in all")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir and logs")
+    args = parser.parse_args(argv)
+    for name in ("api_procs", "workers", "concurrency", "payments", "clients"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.duration <= 0 or args.e2e_timeout <= 0:
+        parser.error("--duration and --e2e-timeout must be positive")
+    return args
+
+
+def _log_summary(logs: Path) -> dict[str, dict[str, int]]:
+    summary = {}
+    for path in sorted(logs.glob("*.log")):
+        text = path.read_text(errors="replace")
+        lower = text.lower()
+        summary[path.name] = {
+            "lines": len(text.splitlines()),
+            "tracebacks": text.count("Traceback (most recent call last)"),
+            "errors": lower.count("[error") + lower.count("error:") + lower.count('"error"'),
+        }
+    return summary
+
+
+def measure(args: argparse.Namespace, logs: Path) -> Report:
+    setup = {
+        "database": "throwaway PostgreSQL cluster (fsync=off, synchronous_commit=off)"
+        if args.db == "postgres" else "SQLite file in the temp dir (WAL, synchronous=FULL)",
+        "processes": f"{args.api_procs} x `pesaswitch serve` (PESASWITCH_EMBEDDED_WORKER=false), "
+        f"{args.workers} x `pesaswitch worker`, `pesaswitch simulator` (delay 0), "
+        "bench/receiver.py under uvicorn",
+        "load generator": f"{args.clients} process(es), asyncio + one httpx.AsyncClient each, "
+        f"concurrency {args.concurrency} in all; {args.duration:g} s per scenario after "
+        "a warm-up; end-to-end: " + f"{args.payments} payments",
+    }  # fmt: skip
+    if args.api_procs > 1:
+        setup["api procs"] = (
+            f"`pesaswitch serve` has no multi-process option: {args.api_procs} serve processes "
+            "on as many ports; the load generator spreads requests round-robin across them. "
+            "Daraja callbacks all go to gateway0 (PESASWITCH_PUBLIC_URL)."
+        )
+    with ExitStack() as stack:
+        if args.db == "postgres":
+            database_url = stack.enter_context(throwaway_cluster())
+            postmaster = find_postmaster(urlsplit(database_url).port or 5432)
+        else:
+            database_url, postmaster = f"sqlite+aiosqlite:///{logs / 'bench.db'}", None
+        running = stack.enter_context(
+            running_stack(database_url, logs, args.api_procs, args.workers)
+        )
+        monitor = Monitor(running.pids(), postmaster)
+        monitor.start()
+        stack.callback(monitor.stop)  # before the processes stop (LIFO), so VmHWM is there
+        options = Options(args.duration, args.concurrency, args.payments, args.clients,
+                          args.e2e_timeout)  # fmt: skip
+        runner = Runner(running, options, monitor)
+        try:
+            runner.ceiling()
+            runner.baseline()
+            ids = runner.initiate()
+            runner.status(ids)
+            runner.end_to_end(ids)
+        except Exception as exc:  # report what was measured, and why it stopped
+            runner.check(False, f"harness stopped: {type(exc).__name__}: {exc}")
+        dead = running.dead()
+        runner.check(not dead, "processes alive at the end" + (f": died {dead}" if dead else ""))
+        monitor.stop()
+        any_errors = any(row.errors for row in runner.rows)
+        report = Report(
+            command=sys.argv[1:], setup=setup, rows=runner.rows, checks=runner.checks,
+            rss={name: {"hwm_kib": monitor.hwm.get(name, 0),
+                        "max_rss_kib": monitor.max_rss.get(name, 0)} for name in monitor.pids},
+            log_summary=_log_summary(logs),
+            log_tails=running.log_tails() if runner.failed or any_errors else {},
+            failed=runner.failed,
+        )  # fmt: skip
+        report.annotate()
+    return report
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through every cleanup
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    os.chdir(ROOT)  # uvicorn imports bench.receiver from here
+    signal.signal(signal.SIGTERM, _terminate)
+    logs = Path(tempfile.mkdtemp(prefix="pesaswitch-bench-"))
+    started = time.monotonic()
+    try:
+        report = measure(args, logs)
+    finally:
+        if args.keep_logs:
+            print(f"logs kept in {logs}", file=sys.stderr)
+        else:
+            shutil.rmtree(logs, ignore_errors=True)
+    print(report.as_json() if args.json else report.as_text())
+    print(f"(benchmark took {time.monotonic() - started:.0f} s)", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""Starting what the benchmark measures, each as its own process on 127.0.0.1.
+
+The simulator (no callback delay, Daraja's same-amount and subscriber-lock rules off), the
+webhook receiver (bench/receiver.py under uvicorn), N ``pesaswitch serve`` processes on N
+ports (``serve`` has no multi-process option) and M ``pesaswitch worker`` processes.
+Every log goes to the run's temp dir; `running_stack` stops everything on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.processes import PESASWITCH, Process, free_port
+
+SECRET = "benchmark-secret-key-0123456789"
+HOST = "127.0.0.1"
+
+
+@dataclass
+class Stack:
+    database_url: str
+    logs: Path
+    gateways: list[str] = field(default_factory=list)  # base URLs, the first gets callbacks
+    simulator_url: str = ""
+    receiver_url: str = ""
+    api_key: str = ""
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def auth(self) -> tuple[tuple[str, str], ...]:
+        return (("Authorization", f"Bearer {self.api_key}"),)
+
+    def pids(self) -> dict[str, int]:
+        return {name: p.popen.pid for name, p in self.processes.items()}
+
+    def dead(self) -> list[str]:
+        """Processes that have exited (with their exit code)."""
+        return [
+            f"{name} (exit {p.popen.returncode})"
+            for name, p in self.processes.items()
+            if p.popen.poll() is not None
+        ]
+
+    def log_tails(self, lines: int = 15) -> dict[str, str]:
+        """The last lines of every non-empty log, for the report."""
+        tails = {}
+        for path in sorted(self.logs.glob("*.log")):
+            text = path.read_text(errors="replace").strip()
+            if text:
+                tails[path.name] = "\n".join(text.splitlines()[-lines:])
+        return tails
+
+
+def _cli(args: list[str], env: dict[str, str], log: Path) -> str:
+    done = subprocess.run(  # noqa: S603 (our own executable, our own arguments)
+        [PESASWITCH, *args], env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    with log.open("a") as out:
+        out.write(f"$ pesaswitch {' '.join(args)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"pesaswitch {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def _wait_started(process: Process, seconds: float) -> None:
+    """For processes without an HTTP port (workers): still alive after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.popen.poll() is not None:
+            raise RuntimeError(f"{process.args} exited early:\n{process.output()}")
+        time.sleep(0.1)
+
+
+@contextmanager
+def running_stack(database_url: str, logs: Path, api_procs: int, workers: int) -> Iterator[Stack]:
+    base_env = {
+        "PESASWITCH_DATABASE_URL": database_url,
+        "PESASWITCH_SECRET_KEY": SECRET,
+        "PESASWITCH_LOG_LEVEL": "warning",
+    }
+    stack = Stack(database_url, logs)
+    _cli(["migrate"], base_env, logs / "setup.log")
+    account = json.loads(_cli(["accounts", "create", "--name", "bench", "--json"], base_env,
+                              logs / "setup.log"))  # fmt: skip
+    stack.api_key = account["secret_key"]
+
+    sim_port, receiver_port = free_port(), free_port()
+    ports = [free_port() for _ in range(api_procs)]
+    stack.simulator_url = f"http://{HOST}:{sim_port}"
+    stack.receiver_url = f"http://{HOST}:{receiver_port}"
+    stack.gateways = [f"http://{HOST}:{port}" for port in ports]
+    simulator_env = {
+        **base_env,
+        "PESASWITCH_SIMULATOR_DELAY": "0",
+        "PESASWITCH_SIMULATOR_RULE_SAME_AMOUNT": "false",
+        "PESASWITCH_SIMULATOR_RULE_SUBSCRIBER_LOCK": "false",
+    }
+    gateway_env = {
+        **base_env,
+        "PESASWITCH_HOST": HOST,
+        "PESASWITCH_PUBLIC_URL": stack.gateways[0],
+        "PESASWITCH_DARAJA_BASE_URL": stack.simulator_url,
+        "PESASWITCH_EMBEDDED_WORKER": "false",
+        "PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true",
+        "PESASWITCH_RECONCILE_AFTER": "30",
+        "PESASWITCH_STK_PROTECTION": "false",
+    }
+
+    with ExitStack() as stopping:
+
+        def start(name: str, args: list[str], env: dict[str, str]) -> Process:
+            process = Process(args, env, logs / f"{name}.log")
+            stopping.callback(process.stop)
+            stack.processes[name] = process
+            return process
+
+        simulator = start(
+            "simulator", [PESASWITCH, "simulator", "--host", HOST, "--port", str(sim_port)],
+            simulator_env,
+        )  # fmt: skip
+        receiver = start(
+            "receiver",
+            [sys.executable, "-m", "uvicorn", "bench.receiver:app", "--host", HOST,
+             "--port", str(receiver_port), "--log-level", "warning", "--no-access-log"],
+            {},
+        )  # fmt: skip
+        for n, port in enumerate(ports):
+            start(f"gateway{n}", [PESASWITCH, "serve", "--host", HOST, "--port", str(port)],
+                  gateway_env)  # fmt: skip
+        for n in range(workers):
+            start(f"worker{n}", [PESASWITCH, "worker"], gateway_env)
+        simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=60)
+        receiver.wait_http(f"{stack.receiver_url}/count", timeout=60)
+        for n, url in enumerate(stack.gateways):
+            stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=60)
+        for n in range(workers):
+            _wait_started(stack.processes[f"worker{n}"], 1.0)
+        yield stack
