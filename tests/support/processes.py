@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,17 +54,22 @@ class Process:
             self._log.flush()
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def _signal_group(self, sig: signal.Signals) -> None:
+        # The whole session: `make run` starts `pesaswitch serve` as a child, which a
+        # signal to make alone would leave running.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
     def kill(self) -> None:
         if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGKILL)
+            self._signal_group(signal.SIGKILL)
             self.popen.wait(timeout=10)
         self._log.close()
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self._signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._log.close()
