@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres bench-webhooks clean
+.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ test-postgres: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-php.sh
 	$(BIN)/python -m pytest --db postgres
+
+# The API benchmark (bench/run.py): gateway, worker, simulator and receiver as processes.
+# Not part of `make test`. Override e.g. BENCH_ARGS='--db postgres --api-procs 2 --workers 2'.
+BENCH_ARGS ?= --db sqlite --api-procs 1 --workers 1
+bench: install
+	case '$(BENCH_ARGS)' in *postgres*) bash scripts/ensure-postgres.sh ;; esac
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-webhooks: install
 	bash scripts/ensure-postgres.sh

@@ -13,6 +13,9 @@ from typing import Any
 from bench.scenarios import Row
 
 GENERATOR_BOUND = 0.85  # within ~15% of the generator's own ceiling
+GENERATOR_BUSY = 90.0  # % of a core per generator process
+NOISE = 20.0  # % of a core used by the rest of the machine that makes a figure suspect
+NOT_MEASURED = ("loadgen", "other")
 
 
 @dataclass
@@ -25,28 +28,34 @@ class Report:
     log_summary: dict[str, dict[str, int]]  # log file → {"lines", "tracebacks", ...}
     log_tails: dict[str, str] = field(default_factory=dict)
     failed: bool = False
+    clients: int = 1  # load generator processes
 
     @property
     def reproduce(self) -> str:
-        return ".venv/bin/python -m bench.run " + shlex.join(self.command)
+        env = [f"{k}={shlex.quote(v)}" for k, v in sorted(inherited_settings().items())]
+        return " ".join([*env, ".venv/bin/python -m bench.run", shlex.join(self.command)])
 
     def annotate(self) -> None:
         """Mark generator-bound rows and name the busiest process of every scenario."""
-        ceiling = next((r.rate for r in self.rows if r.scenario == "generator ceiling"), 0.0)
+        ceiling = next((r.rate or 0.0 for r in self.rows if r.scenario == "generator ceiling"), 0.0)
         for row in self.rows:
             busiest = sorted(
-                ((share, name) for name, share in row.cpu.items() if name != "loadgen"),
+                ((share, name) for name, share in row.cpu.items() if name not in NOT_MEASURED),
                 reverse=True,
             )
-            if row.scenario != "generator ceiling" and busiest:
+            if row.cpu.get("other", 0.0) >= NOISE:
+                row.notes.append(f"NOISY: unrelated processes used {row.cpu['other']:.0f}%")
+            if row.scenario != "generator ceiling" and row.rate is not None and busiest:
                 share, name = busiest[0]
                 row.notes.append(f"busiest: {name} {share:.0f}%")
-            if (
-                ceiling
-                and row.scenario not in ("generator ceiling", "end-to-end webhook")
-                and row.rate >= GENERATOR_BOUND * ceiling
-            ):
-                row.notes.insert(0, "generator-bound")
+            if row.scenario in ("generator ceiling", "end-to-end webhook"):
+                continue
+            if row.rate is None:
+                continue
+            if ceiling and row.rate >= GENERATOR_BOUND * ceiling:
+                row.notes.insert(0, f"generator-bound (>= {GENERATOR_BOUND:.0%} of its ceiling)")
+            elif row.count and row.cpu.get("loadgen", 0.0) >= GENERATOR_BUSY * self.clients:
+                row.notes.insert(0, "generator-bound (its CPU is saturated)")
 
     def machine(self) -> dict[str, Any]:
         return {
@@ -55,6 +64,22 @@ class Report:
             "python": platform.python_version(),
             "argv": [sys.executable, *sys.argv],
         }
+
+    def _pg_text(self) -> list[str]:
+        rows = [r for r in self.rows if r.pg and r.scenario != "end-to-end webhook"]
+        if not rows:
+            return []
+        keys = sorted({k for r in rows for k in r.pg["sessions"]})
+        out = ["", "PostgreSQL sessions during each scenario (average number per state and "
+               "wait event, pg_stat_activity sampled every 0.1 s):"]  # fmt: skip
+        out += _table(
+            ["state: wait", *(r.scenario.removesuffix(" POST") for r in rows)],
+            [[k, *(f"{r.pg['sessions'].get(k, 0):.1f}" for r in rows)] for k in keys],
+        )
+        for r in rows:
+            for statement, n in r.pg["lock_waits"].items():
+                out.append(f"  {r.scenario}: {n:.1f} sessions waiting on a lock in: {statement}")
+        return out
 
     def as_json(self) -> str:
         return json.dumps(
@@ -82,7 +107,7 @@ class Report:
         out += [f"{key}: {value}" for key, value in self.setup.items()]
         out += ["", *_table(
             ["scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "note"],
-            [[r.scenario, f"{r.rate:,.0f}", f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.p99:.1f}",
+            [[r.scenario, _rate(r.rate), f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.p99:.1f}",
               _errors(r.errors), "; ".join(r.notes)] for r in self.rows],
         )]  # fmt: skip
         out += [
@@ -93,12 +118,15 @@ class Report:
         out += ["", "checks:", *(f"  {line}" for line in self.checks or ["(none)"])]
         names = sorted({name for row in self.rows for name in row.cpu}, key=_process_order)
         out += ["", "CPU during each scenario (% of one core, averaged; "
-                f"{m['cpu_count']} cores = {100 * (m['cpu_count'] or 1)}%):"]  # fmt: skip
+                f"{m['cpu_count']} cores = {100 * (m['cpu_count'] or 1)}%; postgres = server "
+                "and all backends; other = the rest of the machine):"]  # fmt: skip
+        measured = [r for r in self.rows if r.cpu and r.scenario != "end-to-end webhook"]
         out += _table(
-            ["process", *(r.scenario for r in self.rows if r.scenario != "end-to-end webhook")],
-            [[name, *(f"{r.cpu[name]:.0f}" if name in r.cpu else "-" for r in self.rows
-                      if r.scenario != "end-to-end webhook")] for name in names],
+            ["process", *(r.scenario.removesuffix(" POST") for r in measured)],
+            [[name, *(f"{r.cpu[name]:.0f}" if name in r.cpu else "-" for r in measured)]
+             for name in names],
         )  # fmt: skip
+        out += self._pg_text()
         out += ["", "peak memory (MiB): VmHWM from /proc at the end, and the largest VmRSS "
                 "sampled every 0.2 s:"]  # fmt: skip
         out += _table(
@@ -119,12 +147,22 @@ class Report:
         return "\n".join(out)
 
 
+def inherited_settings() -> dict[str, str]:
+    """PESASWITCH_* variables of this environment: every started process inherits them
+    (the harness's own settings win), so they are part of what was measured."""
+    return {k: v for k, v in os.environ.items() if k.startswith("PESASWITCH_")}
+
+
+def _rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:,.0f}"
+
+
 def _errors(errors: dict[str, int]) -> str:
     return ", ".join(f"{k} x{v}" for k, v in errors.items()) if errors else "0"
 
 
 def _process_order(name: str) -> tuple[int, str]:
-    order = ("gateway", "worker", "simulator", "receiver", "postgres", "loadgen")
+    order = ("gateway", "worker", "simulator", "receiver", "postgres", "loadgen", "other")
     return next((i for i, p in enumerate(order) if name.startswith(p)), len(order)), name
 
 

@@ -8,14 +8,18 @@ Scenarios: the load generator's own ceiling (GET on the bare receiver), baseline
 (GET /healthz), initiate (POST /v1/payments), status (GET /v1/payments/{id}) and
 end-to-end (POST → simulator → callback → worker → signed webhook at the receiver).
 Everything binds 127.0.0.1, stops by itself, and is removed afterwards, failures included.
+PESASWITCH_* variables in the environment reach every process (the harness's own settings
+win) and are printed in the reproduce line, e.g. PESASWITCH_WEBHOOK_DESTINATION_CONCURRENCY=32.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,8 +28,8 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from bench.procfs import Monitor, find_postmaster
-from bench.report import Report
+from bench.monitor import Monitor, PgWaits, find_postmaster
+from bench.report import Report, inherited_settings
 from bench.scenarios import Options, Runner
 from bench.stack import running_stack
 from tests.support.pg_cluster import throwaway_cluster
@@ -34,7 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="bench.run",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--api-procs", type=int, default=1, help="pesaswitch serve processes")
     parser.add_argument("--workers", type=int, default=1, help="pesaswitch worker processes")
@@ -56,6 +64,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _revision() -> str:
+    """The commit measured, and whether the working tree differs from it."""
+    git = shutil.which("git")
+
+    def out(*args: str) -> str:
+        assert git is not None
+        done = subprocess.run([git, *args], capture_output=True, text=True, cwd=ROOT, check=True)  # noqa: S603
+        return done.stdout.strip()
+
+    try:
+        head = out("rev-parse", "--short", "HEAD")
+        dirty = out("status", "--porcelain", "--untracked-files=no")
+    except (OSError, AssertionError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return head + (" with uncommitted changes" if dirty else "")
+
+
 def _log_summary(logs: Path) -> dict[str, dict[str, int]]:
     summary = {}
     for path in sorted(logs.glob("*.log")):
@@ -71,15 +96,18 @@ def _log_summary(logs: Path) -> dict[str, dict[str, int]]:
 
 def measure(args: argparse.Namespace, logs: Path) -> Report:
     setup = {
+        "code": _revision(),
         "database": "throwaway PostgreSQL cluster (fsync=off, synchronous_commit=off)"
         if args.db == "postgres" else "SQLite file in the temp dir (WAL, synchronous=FULL)",
         "processes": f"{args.api_procs} x `pesaswitch serve` (PESASWITCH_EMBEDDED_WORKER=false), "
         f"{args.workers} x `pesaswitch worker`, `pesaswitch simulator` (delay 0), "
         "bench/receiver.py under uvicorn",
-        "load generator": f"{args.clients} process(es), asyncio + one httpx.AsyncClient each, "
-        f"concurrency {args.concurrency} in all; {args.duration:g} s per scenario after "
-        "a warm-up; end-to-end: " + f"{args.payments} payments",
+        "load generator": f"{args.clients} process(es), asyncio + httpx (an AsyncClient per 4 "
+        f"connections), concurrency {args.concurrency} in all; {args.duration:g} s per "
+        f"scenario after a warm-up; end-to-end: {args.payments} payments",
     }  # fmt: skip
+    if inherited_settings():
+        setup["inherited settings"] = " ".join(f"{k}={v}" for k, v in inherited_settings().items())
     if args.api_procs > 1:
         setup["api procs"] = (
             f"`pesaswitch serve` has no multi-process option: {args.api_procs} serve processes "
@@ -100,7 +128,11 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         stack.callback(monitor.stop)  # before the processes stop (LIFO), so VmHWM is there
         options = Options(args.duration, args.concurrency, args.payments, args.clients,
                           args.e2e_timeout)  # fmt: skip
-        runner = Runner(running, options, monitor)
+        pg = PgWaits(database_url) if args.db == "postgres" else None
+        if pg is not None:
+            pg.start()
+            stack.callback(pg.stop)
+        runner = Runner(running, options, monitor, pg)
         try:
             runner.ceiling()
             runner.baseline()
@@ -119,8 +151,10 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
                         "max_rss_kib": monitor.max_rss.get(name, 0)} for name in monitor.pids},
             log_summary=_log_summary(logs),
             log_tails=running.log_tails() if runner.failed or any_errors else {},
-            failed=runner.failed,
+            failed=runner.failed, clients=args.clients,
         )  # fmt: skip
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        report.rss["loadgen (this process)"] = {"hwm_kib": own, "max_rss_kib": own}
         report.annotate()
     return report
 
@@ -137,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         report = measure(args, logs)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({str(exc) or 'Ctrl-C'}); every process was stopped", file=sys.stderr)
+        return 130
     finally:
         if args.keep_logs:
             print(f"logs kept in {logs}", file=sys.stderr)

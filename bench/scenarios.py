@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
 from bench import loadgen
 from bench.loadgen import Bounds, Plan, Result
-from bench.procfs import Monitor, cpu_share
+from bench.monitor import Monitor, PgWaits
 from bench.stack import Stack
 
 
@@ -30,7 +32,7 @@ class Options:
 @dataclass
 class Row:
     scenario: str
-    rate: float  # successes per second
+    rate: float | None  # successes per second (None: a latency breakdown only)
     p50: float  # milliseconds
     p95: float
     p99: float
@@ -38,6 +40,7 @@ class Row:
     count: int  # successes counted
     notes: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # % of one core, per process
+    pg: dict[str, Any] = field(default_factory=dict)  # PostgreSQL sessions (monitor.PgWaits)
 
     @classmethod
     def of(cls, scenario: str, result: Result, cpu: dict[str, float]) -> Row:
@@ -54,24 +57,42 @@ class Runner:
     stack: Stack
     options: Options
     monitor: Monitor
+    pg: PgWaits | None = None
+    first_webhook: dict[str, float] = field(default_factory=dict)  # payment → arrival
     phones_used: int = 0  # the next distinct phone number index
     rows: list[Row] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)  # "PASS …" / "FAIL …" lines
     failed: bool = False
 
-    def drive(self, plan: Plan, bounds: Bounds) -> tuple[Result, dict[str, float]]:
-        before, t0 = self.monitor.cpu(), time.monotonic()
+    def drive(self, name: str, plan: Plan, bounds: Bounds) -> tuple[Result, Row]:
+        """Run one load, add its row (with CPU shares and PostgreSQL connections)."""
+        opened = self.stack.db_sessions()
         result = loadgen.run(plan, bounds, self.options.clients)
-        cpu = cpu_share(before, self.monitor.cpu(), time.monotonic() - t0)
-        cpu["loadgen"] = 100 * result.cpu / result.wall  # all client processes together
+        row = Row.of(name, result, self.cpu(result.first, result.last, result.cpu))
+        row.pg = self.pg.summary(result.first, result.last) if self.pg else {}
+        if opened is not None:
+            opened = (self.stack.db_sessions() or 0) - opened - 1  # minus our own query
+            if opened > 0:
+                row.notes.append(f"~{opened} new PostgreSQL connections")
         if plan.payment_body:
             self.phones_used += result.issued
-        return result, cpu
+        self.rows.append(row)
+        return result, row
 
-    def timed(self, warmup: bool = True) -> Bounds:
+    def cpu(self, start: float, end: float, generator_cpu: float) -> dict[str, float]:
+        """CPU shares during [start, end]; the generator's own CPU moves out of "other"."""
+        time.sleep(2 * self.monitor.interval)  # let the monitor take a sample after `end`
+        shares = self.monitor.share(start, end)
+        loadgen = 100 * generator_cpu / max(end - start, 1e-9)  # all client processes
+        if shares:
+            shares["other"] = max(0.0, shares["other"] - loadgen)
+        shares["loadgen"] = loadgen
+        return shares
+
+    def timed(self) -> Bounds:
+        """``duration`` seconds after a warm-up whose requests are sent but not counted."""
         o = self.options
-        return Bounds(o.concurrency, o.duration + (o.warmup if warmup else 0), None,
-                      o.warmup if warmup else 0.0)  # fmt: skip
+        return Bounds(o.concurrency, o.duration + o.warmup, None, o.warmup)
 
     def check(self, ok: bool, text: str) -> None:
         self.checks.append(("PASS " if ok else "FAIL ") + text)
@@ -83,24 +104,17 @@ class Runner:
             payment_body=True, phone_base=self.phones_used, collect_ids=True,
         )  # fmt: skip
 
-    def ceiling(self) -> Row:
+    def ceiling(self) -> None:
         plan = Plan("GET", (self.stack.receiver_url,), "/count", 200)
-        result, cpu = self.drive(plan, self.timed())
-        row = Row.of("generator ceiling", result, cpu)
+        _, row = self.drive("generator ceiling", plan, self.timed())
         row.notes.append("GET receiver /count (bare ASGI app)")
-        self.rows.append(row)
-        return row
 
-    def baseline(self) -> Row:
-        plan = Plan("GET", tuple(self.stack.gateways), "/healthz", 200)
-        result, cpu = self.drive(plan, self.timed())
-        self.rows.append(Row.of("baseline", result, cpu))
-        return self.rows[-1]
+    def baseline(self) -> None:
+        self.drive("baseline", Plan("GET", tuple(self.stack.gateways), "/healthz", 200),
+                   self.timed())  # fmt: skip
 
     def initiate(self) -> list[str]:
-        plan = self._payments_plan()
-        result, cpu = self.drive(plan, self.timed())
-        self.rows.append(Row.of("initiate", result, cpu))
+        result, _ = self.drive("initiate", self._payments_plan(), self.timed())
         return [pid for _, pid in result.started]
 
     def status(self, ids: list[str]) -> None:
@@ -109,8 +123,7 @@ class Runner:
             return
         plan = Plan("GET", tuple(self.stack.gateways), "/v1/payments/{id}", 200,
                     self.stack.auth, ids=tuple(ids))  # fmt: skip
-        result, cpu = self.drive(plan, self.timed())
-        self.rows.append(Row.of("status", result, cpu))
+        self.drive("status", plan, self.timed())
 
     def end_to_end(self, initiated: list[str]) -> None:
         stack, n = self.stack, self.options.payments
@@ -121,20 +134,21 @@ class Runner:
                 self.check(False, f"end-to-end: webhook endpoint refused: {hook.status_code} "
                                   f"{hook.text[:300]}")  # fmt: skip
                 return
-            plan = self._payments_plan()
             bounds = Bounds(self.options.concurrency, self.options.e2e_timeout, n)
-            before, t0 = self.monitor.cpu(), time.monotonic()
-            posted, _ = self.drive(plan, bounds)
+            t0 = time.monotonic()
+            posted, post_row = self.drive("end-to-end POST", self._payments_plan(), bounds)
             started = dict((pid, t) for t, pid in posted.started)
             arrivals = self._wait_webhooks(set(started), t0 + self.options.e2e_timeout)
-            cpu = cpu_share(before, self.monitor.cpu(), time.monotonic() - t0)
-            cpu["loadgen"] = 100 * posted.cpu / (time.monotonic() - t0)
-            completed = _completed_ids(api)
-        post_row = Row.of("end-to-end POST", posted, cpu)
+            last = max((a[3] for a in arrivals), default=time.monotonic())
+            # The CPU table shows the whole scenario: posting and the webhooks after it.
+            end = max(last, posted.last)
+            post_row.cpu = self.cpu(posted.first, end, posted.cpu)
+            post_row.pg = self.pg.summary(posted.first, end) if self.pg else {}
+            completed, finalized = _completed(api)
         if posted.ok < n:
             post_row.notes.append(f"{posted.ok}/{n} created")
-        self.rows.append(post_row)
-        self._webhook_row(started, arrivals, completed, initiated, cpu)
+        self._webhook_row(started, arrivals, completed, initiated, post_row.cpu)
+        self._split_rows(started, finalized)
 
     def _wait_webhooks(
         self, expected: set[str], deadline: float
@@ -149,6 +163,19 @@ class Runner:
                     return arrivals
                 time.sleep(0.25)
 
+    def _split_rows(self, started: dict[str, float], finalized: dict[str, float]) -> None:
+        """POST → status completed (the gateway and the callback), then → webhook (outbox)."""
+        done = [pid for pid in self.first_webhook if pid in finalized]
+        for name, spans in (
+            ("  POST → completed", [finalized[pid] - started[pid] for pid in done]),
+            ("  completed → webhook", [self.first_webhook[pid] - finalized[pid] for pid in done]),
+        ):
+            self.rows.append(Row(name, None, loadgen.percentile(spans, 50),
+                                 loadgen.percentile(spans, 95), loadgen.percentile(spans, 99),
+                                 {}, len(spans)))  # fmt: skip
+        self.rows[-2].notes.append("finalized_at (server clock) - POST start")
+        self.rows[-1].notes.append("webhook arrival - finalized_at: outbox and worker")
+
     def _webhook_row(
         self,
         started: dict[str, float],
@@ -158,7 +185,7 @@ class Runner:
         cpu: dict[str, float],
     ) -> None:
         n = self.options.payments
-        first: dict[str, float] = {}
+        first = self.first_webhook
         events: defaultdict[str, set[str]] = defaultdict(set)
         types: Counter[str] = Counter()
         deliveries = 0
@@ -198,9 +225,12 @@ class Runner:
                            f"({duplicates} redelivered duplicates)")  # fmt: skip
 
 
-def _completed_ids(api: httpx.Client) -> Counter[str]:
-    """Every payment id listed under status=completed, with how often it was listed."""
+def _completed(api: httpx.Client) -> tuple[Counter[str], dict[str, float]]:
+    """Every payment id listed under status=completed, with how often it was listed, and
+    its ``finalized_at`` as a ``time.monotonic()`` reading (same machine, same clocks)."""
     seen: Counter[str] = Counter()
+    finalized: dict[str, float] = {}
+    offset = time.time() - time.monotonic()
     cursor: str | None = None
     for _ in range(10_000):  # bounded: 1,000,000 payments at 100 a page
         params: dict[str, str | int] = {"status": "completed", "limit": 100}
@@ -209,8 +239,13 @@ def _completed_ids(api: httpx.Client) -> Counter[str]:
         page = api.get("/v1/payments", params=params)
         page.raise_for_status()
         body = page.json()
-        seen.update(str(p["id"]) for p in body["data"])
+        for payment in body["data"]:
+            seen[str(payment["id"])] += 1
+            if payment.get("finalized_at"):
+                at = datetime.fromisoformat(payment["finalized_at"])
+                at = at if at.tzinfo else at.replace(tzinfo=UTC)
+                finalized[str(payment["id"])] = at.timestamp() - offset
         cursor = body.get("next_cursor")
         if not body.get("has_more") or not cursor:
             break
-    return seen
+    return seen, finalized

@@ -8,6 +8,7 @@ Every log goes to the run's temp dir; `running_stack` stops everything on the wa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
 
 from tests.support.processes import PESASWITCH, Process, free_port
 
@@ -38,6 +41,25 @@ class Stack:
     def auth(self) -> tuple[tuple[str, str], ...]:
         return (("Authorization", f"Bearer {self.api_key}"),)
 
+    def db_sessions(self) -> int | None:
+        """PostgreSQL's count of sessions ever opened on the database (None for SQLite).
+
+        Backends report it lazily (within about a second), so differences are approximate.
+        """
+        if not self.database_url.startswith("postgresql"):
+            return None
+
+        async def query() -> int:
+            dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://")
+            conn = await asyncpg.connect(dsn)
+            try:
+                sql = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+                return int(await conn.fetchval(sql))
+            finally:
+                await conn.close()
+
+        return asyncio.run(query())
+
     def pids(self) -> dict[str, int]:
         return {name: p.popen.pid for name, p in self.processes.items()}
 
@@ -53,6 +75,8 @@ class Stack:
         """The last lines of every non-empty log, for the report."""
         tails = {}
         for path in sorted(self.logs.glob("*.log")):
+            if path.name == "setup.log":  # holds the account's (throwaway) keys
+                continue
             text = path.read_text(errors="replace").strip()
             if text:
                 tails[path.name] = "\n".join(text.splitlines()[-lines:])

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -161,6 +164,26 @@ def simulator(
     settings = load_settings()
     sim = Simulator(simulator_config(settings))
     uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
+
+
+@app.command(
+    "bench",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(ctx: typer.Context) -> None:
+    """Benchmark the API as separate processes (bench/run.py; `--help` lists its options)."""
+    # The harness lives in bench/ (it reuses tests/support), outside the installed package.
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "run.py").is_file():
+        typer.echo("`pesaswitch bench` runs from a source checkout (bench/ is missing)", err=True)
+        raise typer.Exit(code=2)
+    child = subprocess.Popen([sys.executable, "-m", "bench.run", *ctx.args], cwd=root)  # noqa: S603
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())  # the harness cleans up
+    while child.returncode is None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the harness too
+            child.wait()
+    raise typer.Exit(code=child.returncode)
 
 
 @accounts_app.command("create")

@@ -89,7 +89,7 @@ async def claim_due(
     destination counting those already ``busy``, so one slow receiver cannot take every
     slot while other merchants' webhooks wait."""
     now = utcnow()
-    cap = runtime.settings.webhook_destination_concurrency
+    cap = runtime.settings.webhook_destination_cap
     async with transaction(runtime.sessionmaker) as session:
         query = (
             select(Delivery.id, Delivery.endpoint_id, Delivery.url)
