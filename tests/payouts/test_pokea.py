@@ -116,6 +116,9 @@ async def test_refusals_move_no_money(
     if case == "duplicate reference":
         first = body("http://127.0.0.1:9/cb")
         assert (await remit(gateway, merchant, first, sign(first))).status_code == 200
+        # Let the first payout settle, so only the refused one could still move money.
+        listed = (await gateway.client.get("/v1/payouts", headers=merchant.auth)).json()["data"]
+        assert (await wait_payout(gateway, merchant, listed[0]["id"]))["status"] == "completed"
         before = await balance(gateway, merchant)
     data = body("http://127.0.0.1:9/cb")
     signature: str | None = sign(data)
