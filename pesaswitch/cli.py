@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -108,6 +109,9 @@ def serve(
     bootstrap: Annotated[
         bool, typer.Option(help="Create a sandbox account on an empty database.")
     ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (uvicorn workers).")
+    ] = 1,
 ) -> None:
     """Migrate, then serve the API (with the embedded worker and simulator by default)."""
     overrides: dict[str, Any] = {}
@@ -120,6 +124,29 @@ def serve(
     migrations.upgrade(settings)
     if bootstrap or settings.bootstrap_sandbox_account:
         _bootstrap_sandbox(settings)
+    if workers > 1:
+        if settings.embedded_simulator:
+            # Each process would hold its own simulator, and Daraja's callbacks and
+            # queries would reach the wrong one.
+            typer.echo(
+                "--workers needs Daraja or a standalone simulator: run `pesaswitch simulator` "
+                "and set PESASWITCH_DARAJA_BASE_URL to it.",
+                err=True,
+            )
+            raise typer.Exit(code=2)
+        # Every process builds its app from the environment, so pass the overrides on.
+        os.environ["PESASWITCH_HOST"] = settings.host
+        os.environ["PESASWITCH_PORT"] = str(settings.port)
+        uvicorn.run(
+            "pesaswitch.app:create_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=settings.host,

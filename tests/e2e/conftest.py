@@ -100,6 +100,7 @@ def launch_stack(
     *,
     embedded_worker: bool = True,
     simulator_env: dict[str, str] | None = None,
+    serve_args: tuple[str, ...] = (),
 ) -> Stack:
     import os
 
@@ -131,7 +132,7 @@ def launch_stack(
         "PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true",
         "PESASWITCH_WEBHOOK_INTERVAL": "0.1",
     }
-    gateway = stack.start("gateway", [PESASWITCH, "serve"], stack.gateway_env)
+    gateway = stack.start("gateway", [PESASWITCH, "serve", *serve_args], stack.gateway_env)
     try:
         simulator.wait_http(f"{stack.simulator_url}/simulator/health")
         gateway.wait_http(f"{stack.gateway_url}/healthz")
