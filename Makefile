@@ -32,11 +32,13 @@ test: lint test-sqlite test-postgres
 
 test-sqlite: install
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db sqlite
 
 test-postgres: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db postgres
 
 # The API benchmark (bench/run.py): gateway, worker, simulator and receiver as processes.
