@@ -41,6 +41,9 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
         pending_queries=settings.simulator_pending_queries,
         rule_same_amount=settings.simulator_rule_same_amount,
         rule_subscriber_lock=settings.simulator_rule_subscriber_lock,
+        mode=settings.simulator_mode,
+        pin=settings.simulator_pin,
+        prompt_timeout=settings.simulator_prompt_timeout,
         initiator_name=settings.daraja_initiator_name,
         initiator_password=settings.daraja_initiator_password,
         b2c_utility_balance=settings.simulator_b2c_utility_balance,
@@ -104,6 +107,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.mount("/api", create_paynexus_app(runtime))
     app.mount("/remittance", create_pokea_app(runtime))
     app.mount("/metrics", make_asgi_app())
+    if runtime.simulator is not None:
+        # The sandbox phone on the gateway's own port: only beside the embedded simulator,
+        # never in daraja_mode sandbox or production.
+        app.mount("/simulator", runtime.simulator.phone_app)
 
     max_body = settings.max_body_bytes
 

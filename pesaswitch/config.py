@@ -37,11 +37,23 @@ class DarajaMode(StrEnum):
     PRODUCTION = "production"
 
 
+class SimulatorMode(StrEnum):
+    # auto: the test number decides every STK outcome. interactive: ordinary numbers wait
+    # for a person on the sandbox phone page (/simulator/phone).
+    AUTO = "auto"
+    INTERACTIVE = "interactive"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PESASWITCH_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///var/pesaswitch.db"
     db_pool_size: int = Field(default=24, ge=1)
+    # Test each pooled PostgreSQL connection before use (one more round trip per request).
+    db_pool_pre_ping: bool = False
+    # How long a process trusts an API key it has verified (revocation from another
+    # process takes effect within this; from the same process, at once). 0: no cache.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""
@@ -63,6 +75,11 @@ class Settings(BaseSettings):
     simulator_pending_queries: int = Field(default=3, ge=0)
     simulator_rule_same_amount: bool = True
     simulator_rule_subscriber_lock: bool = True
+    # Interactive mode: the sandbox phone's PIN, and how long a prompt waits for a person
+    # before it ends as 1037 by itself (Daraja gives up after about a minute, daraja.md §5).
+    simulator_mode: SimulatorMode = SimulatorMode.AUTO
+    simulator_pin: str = "1234"
+    simulator_prompt_timeout: float = Field(default=60.0, ge=0)
     # B2C, Transaction Status and Account Balance: the initiator (an API user) and its
     # password, encrypted with Daraja's certificate into the SecurityCredential. The
     # defaults are Safaricom's published sandbox initiator (daraja.md §8). An empty

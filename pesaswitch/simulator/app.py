@@ -22,10 +22,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from pesaswitch.config import SANDBOX_PASSKEY
+from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
+from pesaswitch.simulator.phone import create_phone_app
+from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
 from pesaswitch.simulator.scenarios import (
     MAX_STK_AMOUNT,
     SAME_AMOUNT_WINDOW,
@@ -52,6 +54,10 @@ class SimulatorConfig:
     pending_queries: int = 3
     rule_same_amount: bool = True
     rule_subscriber_lock: bool = True
+    # Interactive mode (simulator/prompts.py): ordinary numbers wait for the sandbox phone.
+    mode: SimulatorMode = SimulatorMode.AUTO
+    pin: str = "1234"
+    prompt_timeout: float = 60.0
     # B2C (simulator/b2c.py). Safaricom's published sandbox initiator (daraja.md §8).
     initiator_name: str = "testapi"
     initiator_password: str = "Safaricom999!*!"
@@ -75,6 +81,14 @@ class Simulator:
             authorized=self._authorized,
             callback_http=lambda: self.callback_http,
         )
+        self.prompts = PromptDesk(
+            PromptSettings(config.mode, config.pin, config.prompt_timeout),
+            self.pushes,
+            spawn=self._spawn,
+            deliver=self._deliver_callback,
+        )
+        # The sandbox phone page, also mounted on the gateway when the simulator is embedded.
+        self.phone_app = create_phone_app(self.prompts)
         self.app = self._build_app()
 
     @property
@@ -263,6 +277,9 @@ class Simulator:
                 # The customer pays after the client has given up on the push response.
                 push.final_at = now + self.config.hang_seconds + self.config.callback_delay
                 self._spawn(self._callback_later(push, copies=1))
+            case Behaviour.NORMAL if self.prompts.interactive and push.result_code == 0:
+                # Daraja's own rules (17, 3) still answer at once; only a real prompt waits.
+                self.prompts.hold(push)
             case _:
                 self._spawn(self._callback_later(push, copies=1))
         if push.behaviour is Behaviour.HANGING_PUSH:
@@ -331,6 +348,8 @@ class Simulator:
             return {"status": "ok", "pushes": len(self.pushes)}
 
         app.add_api_route("/simulator/health", health, methods=["GET"])
+        # Mounted last: the mount answers every other /simulator/… path.
+        app.mount("/simulator", self.phone_app)
         return app
 
 

@@ -63,6 +63,16 @@ _SPECIAL = {
 }
 
 
+class PromptEnd(StrEnum):
+    """How a person (or the clock) ended a held prompt on the sandbox phone."""
+
+    PIN = "pin"  # the correct PIN: paid
+    WRONG_PIN = "wrong_pin"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"  # the "let it time out" button
+    EXPIRED = "expired"  # nobody acted within the prompt timeout
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     behaviour: Behaviour
@@ -117,6 +127,13 @@ class SimulatedPush:
     transaction_date: int
     pending_queries_left: int = 0
     callbacks_sent: list[int] = field(default_factory=list)
+    # Interactive mode: the prompt waits on the sandbox phone until ``ended_by`` is set.
+    interactive: bool = False
+    ended_by: PromptEnd | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.interactive and self.ended_by is None
 
     def is_final(self, now: float) -> bool:
         return now >= self.final_at and self.pending_queries_left <= 0
