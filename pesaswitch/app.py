@@ -18,6 +18,7 @@ from pesaswitch.compat.pokea import create_pokea_app
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
+from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_response
 from pesaswitch.kit.logging import configure_logging
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     install_handlers(app)
+    # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
+    install_dashboard(app)
     app.include_router(payments_router)
     app.include_router(webhooks_router)
     app.include_router(ledger_router)

@@ -22,6 +22,7 @@ from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKin
 from pesaswitch.app import build_runtime, create_app, simulator_config
 from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
+from pesaswitch.dashboard.cli import users_app
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.cli import ledger_app
@@ -49,6 +50,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(fx_app, name="fx")
 app.add_typer(protection_app, name="protection")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(users_app, name="users")
 
 
 def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:

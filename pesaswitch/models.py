@@ -1,7 +1,9 @@
 """Imports every model so that metadata (Alembic, tests) sees all tables."""
 
 from pesaswitch.accounts.models import Account, ApiKey, Channel, Credential, SigningKey
+from pesaswitch.dashboard.models import DashboardSession, User
 from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
+from pesaswitch.links.models import PaymentLink
 from pesaswitch.payments.models import DarajaCallback, Payment
 from pesaswitch.payouts.models import FxRate, Payout, PayoutCallback
 from pesaswitch.protection.models import IdempotencyKey, StkAccountGuard, StkPhoneGuard
@@ -13,6 +15,7 @@ __all__ = [
     "Channel",
     "Credential",
     "DarajaCallback",
+    "DashboardSession",
     "Delivery",
     "DeliveryAttempt",
     "Event",
@@ -21,11 +24,13 @@ __all__ = [
     "JournalEntry",
     "LedgerAccount",
     "Payment",
+    "PaymentLink",
     "Payout",
     "PayoutCallback",
     "Posting",
     "SigningKey",
     "StkAccountGuard",
     "StkPhoneGuard",
+    "User",
     "WebhookEndpoint",
 ]

@@ -104,13 +104,23 @@ async def create_api_key(
     return IssuedKey(row.id, kind, key)
 
 
-async def revoke_api_key(session: AsyncSession, *, key_id: str) -> ApiKey:
+async def revoke_api_key(
+    session: AsyncSession, *, key_id: str, account_id: str | None = None
+) -> ApiKey:
+    """Revoke a key; with ``account_id``, only a key of that account (else 'not found')."""
     row = await session.get(ApiKey, key_id)
-    if row is None:
+    if row is None or (account_id is not None and row.account_id != account_id):
         raise NotFound(f"No API key {key_id}")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
     return row
+
+
+async def list_api_keys(session: AsyncSession, *, account_id: str) -> list[ApiKey]:
+    rows = await session.scalars(
+        select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.id.desc())
+    )
+    return list(rows)
 
 
 async def authenticate(session: AsyncSession, *, secret_key: str, presented: str) -> AuthContext:
