@@ -146,7 +146,11 @@ async def test_gateway_payment_completes_after_the_pin(
 
 @pytest.mark.parametrize(
     ("action", "form", "status", "code"),
-    [("cancel", {}, "cancelled", "1032"), ("pin", {"pin": "9999"}, "failed", "2001")],
+    [
+        ("cancel", {}, "cancelled", "1032"),
+        ("pin", {"pin": "9999"}, "failed", "2001"),
+        ("timeout", {}, "expired", "1037"),
+    ],
 )
 async def test_gateway_payment_fails_as_the_person_decides(
     gateway_factory: Callable[..., Any], action: str, form: dict[str, str], status: str, code: str
