@@ -6,6 +6,9 @@ settle or release), each one journal entry under a natural key.
     payout settle     hold -(amount + fee)   settlement +amount      fees +fee
     payout release    hold -(amount + fee)   wallet +(amount + fee)
 
+The operator's side (fees, settlement) is spread over shards chosen by the entry's key
+(``service.py``, "Shards"); the merchant's side is one wallet and one hold.
+
 Keys: ``collection:<M-Pesa receipt, else payment id>``, ``payout:<id>:reserve``,
 ``payout:<id>:settle``, ``payout:<id>:release``. Repeating a step with the same key and
 amounts changes nothing and returns None. A payout settles or releases only what it
@@ -23,12 +26,12 @@ from pesaswitch.errors import LedgerConflict, ValidationFailed
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount
 from pesaswitch.ledger.policy import ledger_policy_of
 from pesaswitch.ledger.service import (
+    entry_accounts,
     entry_amounts,
     entry_by_key,
-    fees_account,
     merchant_accounts,
     post_entry,
-    settlement_account,
+    shard_for,
 )
 from pesaswitch.payments.models import Payment
 
@@ -50,14 +53,17 @@ async def credit_collection(
     """Credit a completed wallet collection, less the operator's fee; once per receipt."""
     if amount <= 0:
         raise ValidationFailed("A collection amount is positive")
-    fee = ledger_policy_of(session).tariff.collection_fee(amount)
-    wallet, _hold = await merchant_accounts(session, account_id=account_id, currency=currency)
-    fees = await fees_account(session, currency=currency)
-    settlement = await settlement_account(session, shortcode=shortcode, currency=currency)
+    policy = ledger_policy_of(session)
+    fee = policy.tariff.collection_fee(amount)
     source = receipt or payment_id
+    key = f"collection:{source}"
+    wallet, _hold, fees, settlement = await entry_accounts(
+        session, account_id=account_id, currency=currency, shortcode=shortcode,
+        shard=shard_for(key, policy.system_shards),
+    )  # fmt: skip
     return await post_entry(
         session,
-        key=f"collection:{source}",
+        key=key,
         kind=EntryKind.COLLECTION.value,
         description=f"M-Pesa collection {source} for {payment_id}: {amount}, fee {fee}",
         postings=_nonzero([(settlement, -amount), (wallet, amount - fee), (fees, fee)]),
@@ -161,9 +167,10 @@ async def settle_payout(
     """The payout was paid out through ``shortcode``: the hold goes to settlement (amount)
     and to the operator's fees (fee)."""
     total = _total(amount, fee)
-    _wallet, hold = await merchant_accounts(session, account_id=account_id, currency=currency)
-    fees = await fees_account(session, currency=currency)
-    settlement = await settlement_account(session, shortcode=shortcode, currency=currency)
+    shard = shard_for(f"payout:{payout_id}:settle", ledger_policy_of(session).system_shards)
+    _wallet, hold, fees, settlement = await entry_accounts(
+        session, account_id=account_id, currency=currency, shortcode=shortcode, shard=shard
+    )
     await _check_reserved(session, payout_id=payout_id, hold=hold, total=total, other="release")
     return await _post_payout_step(
         session, payout_id=payout_id, step="settle", kind=EntryKind.PAYOUT_SETTLE,

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pesaswitch.db import transaction
 from pesaswitch.kit.ids import new_id
 from pesaswitch.ledger import service
-from pesaswitch.ledger.models import LedgerAccount
+from pesaswitch.ledger.models import LedgerAccount, LedgerAccountKind
 
 # Payouts and test funding go through a shortcode of their own, apart from the gateway's.
 TEST_SHORTCODE = "600999"
@@ -56,8 +56,16 @@ async def merchant_balance(
 
 
 async def fees_balance(sessions: async_sessionmaker[AsyncSession], currency: str = "KES") -> int:
+    """The operator's fees: the sum of every shard."""
     async with sessions() as session:
-        return await balance_of(session, f"fees:{currency}")
+        return await service.system_balance(session, kind=LedgerAccountKind.FEES, currency=currency)
+
+
+async def settlement_balance(session: AsyncSession, shortcode: str, currency: str = "KES") -> int:
+    """One shortcode's settlement account: the sum of every shard."""
+    return await service.system_balance(
+        session, kind=LedgerAccountKind.SETTLEMENT, currency=currency, shortcode=shortcode
+    )
 
 
 async def assert_sound(sessions: async_sessionmaker[AsyncSession]) -> None:

@@ -21,11 +21,11 @@ from pesaswitch.ledger.flows import release_payout, reserve_payout, settle_payou
 from tests.conftest import create_merchant
 from tests.ledger.helpers import (
     assert_sound,
-    balance_of,
     fees_balance,
     fund_wallet,
     merchant_balance,
     new_shortcode,
+    settlement_balance,
 )
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -64,7 +64,7 @@ async def test_reserve_then_settle(
         assert await merchant_balance(sessions, account_id) == {"available": 485, "reserved": 0}
         assert await fees_balance(sessions) == fees_before + 15
         async with sessions() as session:
-            assert await balance_of(session, f"settlement:{shortcode}:KES") == 500
+            assert await settlement_balance(session, shortcode) == 500
 
     with pytest.raises(LedgerConflict, match="already settled"):
         async with transaction(sessions) as session:

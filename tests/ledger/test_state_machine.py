@@ -34,8 +34,10 @@ from pesaswitch.ledger.flows import (
     reserve_payout,
     settle_payout,
 )
+from pesaswitch.ledger.models import LedgerAccountKind
 from pesaswitch.ledger.policy import LedgerPolicy, bind_ledger_policy
-from tests.ledger.helpers import balance_of, new_shortcode
+from pesaswitch.ledger.service import system_balance
+from tests.ledger.helpers import new_shortcode
 
 T = TypeVar("T")
 
@@ -80,9 +82,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.policy = LedgerPolicy.from_settings(app_settings)
         self.account_id: str = run(self._new_account(app_settings))
         self.payout_shortcode = new_shortcode()
-        self.fees_start: int = run(self._balance("fees:KES"))
+        self.fees_start: int = run(self._balance(LedgerAccountKind.FEES))
         self.gateway_start: int = run(
-            self._balance(f"settlement:{self.policy.gateway_shortcode}:KES")
+            self._balance(LedgerAccountKind.SETTLEMENT, self.policy.gateway_shortcode)
         )
         self.wallet = self.hold = self.fees = self.collected = self.paid_out = 0
         self.collections: list[Collection] = []
@@ -96,9 +98,9 @@ class LedgerMachine(RuleBasedStateMachine):
             )  # fmt: skip
             return new.account.id
 
-    async def _balance(self, key: str) -> int:
+    async def _balance(self, kind: LedgerAccountKind, shortcode: str | None = None) -> int:
         async with self.sessions() as session:
-            return await balance_of(session, key)
+            return await system_balance(session, kind=kind, currency="KES", shortcode=shortcode)
 
     def _in_transaction(self, work: Callable[[AsyncSession], Coroutine[Any, Any, T]]) -> T:
         async def main() -> T:
@@ -233,12 +235,16 @@ class LedgerMachine(RuleBasedStateMachine):
             async with self.sessions() as session:
                 mine = await service.balances(session, account_id=self.account_id)
                 breaches = await service.check_invariants(session)
-                keys = {
-                    "fees": "fees:KES",
-                    "gateway": f"settlement:{self.policy.gateway_shortcode}:KES",
-                    "payouts": f"settlement:{self.payout_shortcode}:KES",
+                # The operator's accounts are sharded: each is the sum of its shards.
+                kinds = {
+                    "fees": (LedgerAccountKind.FEES, None),
+                    "gateway": (LedgerAccountKind.SETTLEMENT, self.policy.gateway_shortcode),
+                    "payouts": (LedgerAccountKind.SETTLEMENT, self.payout_shortcode),
                 }
-                others = {name: await balance_of(session, key) for name, key in keys.items()}
+                others = {
+                    name: await system_balance(session, kind=k, currency="KES", shortcode=code)
+                    for name, (k, code) in kinds.items()
+                }
                 return mine, breaches, others
 
         mine, breaches, others = self.run(read())
