@@ -3,6 +3,11 @@
 SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: a deferred
 transaction that reads and then writes can fail with SQLITE_BUSY instead of waiting,
 which would turn two racing callbacks into a 500 instead of one winner and one no-op.
+
+Reads that never write (GET endpoints, API-key lookups) use ``read_sessions()``: on
+SQLite a deferred ``BEGIN`` (a WAL snapshot that never takes the write lock, so reads no
+longer queue behind writers), on PostgreSQL a ``READ ONLY`` transaction (so a write that
+slips into a read path fails loudly instead of passing on one database only).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,6 +40,7 @@ NAMING_CONVENTION = {
 }
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
+READ_ONLY_OPTION = "pesaswitch_read_only"
 
 
 class Base(DeclarativeBase):
@@ -59,7 +66,9 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only session's snapshot needs no write lock; everything else takes it first.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -73,14 +82,46 @@ def create_engine(settings: Settings) -> AsyncEngine:
     # A pool about as large as the concurrency a process serves: overflow connections are
     # closed on return, and at 32 concurrent requests a pool of 10 churned ~300
     # connections in 10 s (bench/README.md).
+    # No pre-ping by default: it is one more round trip per checkout, and a connection
+    # found dead at use (a restarted server) makes SQLAlchemy invalidate the whole pool,
+    # so only the requests in flight at that moment fail (README, configuration).
     return create_async_engine(
         url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size // 4,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
     )  # fmt: skip
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_READERS: WeakKeyDictionary[async_sessionmaker[AsyncSession], async_sessionmaker[AsyncSession]]
+_READERS = WeakKeyDictionary()
+
+
+def read_sessions(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that only reads, on the same engine and pool as ``sessionmaker``.
+
+    Made once per sessionmaker (the process's runtime has one), with its session info.
+    """
+    reader = _READERS.get(sessionmaker)
+    if reader is None:
+        engine = sessionmaker.kw["bind"]
+        assert isinstance(engine, AsyncEngine)
+        options = (
+            {READ_ONLY_OPTION: True}
+            if engine.dialect.name == "sqlite"
+            else {"postgresql_readonly": True}
+        )
+        reader = async_sessionmaker(
+            engine.execution_options(**options),
+            expire_on_commit=False,
+            info=dict(sessionmaker.kw.get("info") or {}),
+        )
+        _READERS[sessionmaker] = reader
+    return reader
 
 
 @asynccontextmanager

@@ -1,4 +1,9 @@
-"""Authentication dependencies: ``Authorization: Bearer sk_…`` writes, ``pk_…`` reads."""
+"""Authentication dependencies: ``Authorization: Bearer sk_…`` writes, ``pk_…`` reads.
+
+A key verified within the last ``api_key_cache_seconds`` is trusted without a database
+lookup (``keycache.py`` says how revocation stays immediate in this process); otherwise
+the lookup runs in a read-only session, which on SQLite does not take the write lock.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from pesaswitch.accounts.keycache import cache
 from pesaswitch.accounts.service import AuthContext, authenticate
+from pesaswitch.db import read_sessions
 from pesaswitch.errors import AuthenticationFailed, PermissionDenied
+from pesaswitch.kit import crypto
 from pesaswitch.runtime import RuntimeDep
 
 _BEARER_HEADERS = {"WWW-Authenticate": 'Bearer realm="pesaswitch"'}
@@ -23,14 +31,23 @@ async def read_auth(
             "Send 'Authorization: Bearer <key>' with a secret or public key",
             headers=_BEARER_HEADERS,
         )
-    async with runtime.sessionmaker() as session:
+    presented, settings = credentials.strip(), runtime.settings
+    digest = crypto.keyed_hash(settings.secret_key, presented)
+    cached = cache.get(settings.database_url, digest)
+    if cached is not None:
+        return cached
+    generation = cache.generation  # before the read: a revocation after it wins
+    async with read_sessions(runtime.sessionmaker)() as session:
         try:
-            return await authenticate(
-                session, secret_key=runtime.settings.secret_key, presented=credentials.strip()
+            context = await authenticate(
+                session, secret_key=settings.secret_key, presented=presented
             )
         except AuthenticationFailed as exc:
             exc.headers = _BEARER_HEADERS
             raise
+    cache.put(settings.database_url, digest, context, ttl=settings.api_key_cache_seconds,
+              generation=generation)  # fmt: skip
+    return context
 
 
 async def write_auth(auth: Annotated[AuthContext, Depends(read_auth)]) -> AuthContext:

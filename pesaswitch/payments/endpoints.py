@@ -1,4 +1,5 @@
-"""Native v1 payment endpoints."""
+"""Native v1 payment endpoints. Reads use read-only sessions (``db.read_sessions``): on
+SQLite they no longer queue for the write lock behind payments being created."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
+from pesaswitch.db import read_sessions
 from pesaswitch.errors import PROBLEM_JSON
 from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
 from pesaswitch.kit.phones import check_phone
@@ -59,7 +61,7 @@ async def create_payment(
 
 @router.get("/payments/{payment_id}", response_model=PaymentOut, responses={404: PROBLEM})
 async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentOut:
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         payment = await service.get_payment(
             session, account_id=auth.account_id, payment_id=payment_id
         )
@@ -84,7 +86,7 @@ async def list_payments(
         created_after=created_after,
         created_before=created_before,
     )
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         rows = await service.list_payments(
             session, account_id=auth.account_id, filters=filters, page=page
         )
