@@ -1,7 +1,8 @@
 """POST /v1/payments as a flow of short transactions around the Daraja call.
 
-1. validate and claim the Idempotency-Key, create the payment (pending) — commit,
-   so a callback that beats the push response can already find it by its token;
+1. validate and claim the Idempotency-Key (naming the payment's id), create the payment
+   (pending) — commit, so a callback that beats the push response can already find it
+   by its token;
 2. send the STK Push with no transaction open;
 3. record what Daraja said and the response to replay — commit.
 """
@@ -23,6 +24,7 @@ from pesaswitch.errors import (
     PesaswitchError,
 )
 from pesaswitch.kit.clock import utcnow
+from pesaswitch.kit.ids import new_id
 from pesaswitch.kit.phones import normalize_mpesa_phone
 from pesaswitch.payments import push, service
 from pesaswitch.payments.models import Payment, PaymentStatus
@@ -97,6 +99,9 @@ async def initiate_payment(
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     settings = runtime.settings
 
+    # Known before the claim, so the claim row names its payment from the start (both
+    # commit together) and no second UPDATE is needed to attach it.
+    payment_id = new_id("pay")
     async with transaction(runtime.sessionmaker) as session:
         if key is not None:
             earlier = await idempotency.claim(
@@ -106,6 +111,7 @@ async def initiate_payment(
                 method_path=METHOD_PATH,
                 request_fingerprint=idempotency.fingerprint(METHOD_PATH, data.model_dump()),
                 lock_seconds=settings.idempotency_lock_seconds,
+                resource_id=payment_id,
             )
             if isinstance(earlier, StoredResponse):
                 return earlier
@@ -121,12 +127,8 @@ async def initiate_payment(
         )
         payment = await service.create_pending_payment(
             session, account_id=auth.account_id, channel=channel, data=data, phone=phone,
-            dialect=dialect,
+            dialect=dialect, payment_id=payment_id,
         )  # fmt: skip
-        if key is not None:
-            await idempotency.attach_resource(
-                session, account_id=auth.account_id, key=key, resource_id=payment.id
-            )
         shortcode_auth = await push.shortcode_auth(session, settings, channel, credential_id)
         request = push.stk_request(
             settings=settings, channel=channel, auth=shortcode_auth, payment=payment

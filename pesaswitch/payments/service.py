@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import structlog
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, Update, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel
@@ -66,9 +66,10 @@ async def create_pending_payment(
     data: PaymentCreate,
     phone: str,
     dialect: str = "native",
+    payment_id: str | None = None,
 ) -> Payment:
     payment = Payment(
-        id=new_id("pay"),
+        id=payment_id or new_id("pay"),
         account_id=account_id,
         channel_id=channel.id,
         amount=data.amount,
@@ -150,24 +151,38 @@ async def record_push_accepted(
     session: AsyncSession, *, payment_id: str, accepted: StkPushAccepted, query_after: float
 ) -> Payment:
     now = utcnow()
-    await session.execute(
+    # A callback may have settled it already (it can beat the push response): then no
+    # reschedule. One statement, decided on the row as locked, and the row comes back.
+    payment = await _update_returning(
+        session,
         update(Payment)
         .where(Payment.id == payment_id)
         .values(
             checkout_request_id=accepted.checkout_request_id,
             merchant_request_id=accepted.merchant_request_id,
             push_state=PushState.ACCEPTED.value,
-            next_query_at=now + timedelta(seconds=query_after),
+            next_query_at=case(
+                (
+                    Payment.status == PaymentStatus.PENDING.value,
+                    now + timedelta(seconds=query_after),
+                ),
+                else_=None,
+            ),
             updated_at=now,
-        )
+        ),
     )
-    # A callback may have settled it already (it can beat the push response): no reschedule.
-    await session.execute(
-        update(Payment)
-        .where(Payment.id == payment_id, Payment.status != PaymentStatus.PENDING.value)
-        .values(next_query_at=None)
+    assert payment is not None, payment_id
+    return payment
+
+
+async def _update_returning(session: AsyncSession, statement: Update) -> Payment | None:
+    """Run an UPDATE of one payment and return the row as updated (None: no row matched),
+    refreshing the session's copy: the write and the read in one round trip."""
+    payment: Payment | None = await session.scalar(
+        statement.returning(Payment),
+        execution_options={"populate_existing": True, "synchronize_session": False},
     )
-    return await reload(session, payment_id)
+    return payment
 
 
 async def record_push_rejected(
@@ -240,7 +255,8 @@ async def apply_result(
         log.warning("payments.result.mismatch", payment_id=payment.id, source=source.value)
         return ApplyResult(Applied.MISMATCH, payment)
     now = utcnow()
-    outcome = await session.execute(
+    updated = await _update_returning(
+        session,
         update(Payment)
         .where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING.value)
         .values(
@@ -255,10 +271,10 @@ async def apply_result(
             next_query_at=None,
             finalized_at=now,
             updated_at=now,
-        )
+        ),
     )
-    current = await reload(session, payment.id)
-    if getattr(outcome, "rowcount", 0) == 1:
+    if updated is not None:
+        current = updated
         log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
         await _emit_final_event(session, current)
         await record_stk_outcome(
@@ -269,6 +285,7 @@ async def apply_result(
             # Wallet channels credit the wallet, once per receipt, in this transaction.
             await credit_payment(session, payment=current)
         return ApplyResult(Applied.APPLIED, current)
+    current = await reload(session, payment.id)
     if current.status == status.value and current.result_code == result.result_code:
         return ApplyResult(Applied.DUPLICATE, current)
     # A final status is never overwritten; the disagreement is kept for review.

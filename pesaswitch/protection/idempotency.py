@@ -56,8 +56,13 @@ async def claim(
     method_path: str,
     request_fingerprint: str,
     lock_seconds: float,
+    resource_id: str | None = None,
 ) -> StoredResponse | StaleClaim | None:
-    """None when this request now owns the key; otherwise what to answer instead."""
+    """None when this request now owns the key; otherwise what to answer instead.
+
+    ``resource_id``: the id the request will create, when it is known up front and the
+    resource is created in this same transaction (no later ``attach_resource`` needed).
+    """
     inserted = await insert_ignoring_conflict(
         session,
         IdempotencyKey,
@@ -66,6 +71,7 @@ async def claim(
         method_path=method_path,
         fingerprint=request_fingerprint,
         state="in_progress",
+        resource_id=resource_id,
         created_at=utcnow(),
     )
     if inserted:
