@@ -42,10 +42,13 @@ def daily_bars(days: Sequence[Day]) -> str:
     ]
     for fraction in (0, 0.5, 1):
         y = TOP + plot_h * (1 - fraction)
+        value = top * fraction
+        # Counts are whole: a half-way line at 0.5 gets no label.
+        label = str(int(value)) if value == int(value) else ""
         parts.append(
             f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - 8}" y2="{y:.1f}" stroke="#d8dee4"/>'
             f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
-            f'fill="#57606a">{int(top * fraction)}</text>'
+            f'fill="#57606a">{label}</text>'
         )
     for i, day in enumerate(days):
         x = LEFT + i * slot + slot * 0.1
