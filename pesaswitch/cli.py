@@ -22,8 +22,10 @@ from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKin
 from pesaswitch.app import build_runtime, create_app, simulator_config
 from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
+from pesaswitch.dashboard import users
 from pesaswitch.dashboard.cli import users_app
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
+from pesaswitch.kit.ids import new_token
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.cli import ledger_app
 from pesaswitch.payouts.cli import fx_app
@@ -73,6 +75,10 @@ def migrate_command() -> None:
     typer.echo("database is up to date")
 
 
+# The first user of a fresh sandbox; its password is random and printed once.
+BOOTSTRAP_EMAIL = "owner@sandbox.local"
+
+
 def _bootstrap_sandbox(settings: Settings) -> None:
     """On a fresh database, create a sandbox account and print how to use it."""
 
@@ -83,7 +89,11 @@ def _bootstrap_sandbox(settings: Settings) -> None:
             session, secret_key=settings.secret_key, name="Sandbox merchant",
             environment=Environment.SANDBOX,
         )  # fmt: skip
-        return _new_account_json(new)
+        password = new_token(12)
+        await users.create_user(
+            session, email=BOOTSTRAP_EMAIL, password=password, account_id=new.account.id
+        )
+        return {**_new_account_json(new), "dashboard_password": password}
 
     created = in_transaction(settings, work)
     if created is None:
@@ -100,7 +110,10 @@ def _bootstrap_sandbox(settings: Settings) -> None:
         f"    -H 'Authorization: Bearer {created['secret_key']}' \\\n"
         "    -H 'Content-Type: application/json' \\\n"
         f'    -d \'{{"amount": 10, "phone": "0708374149", '
-        f'"channel_id": {created["default_channel_id"]}, "reference": "INV-001"}}\'\n'
+        f'"channel_id": {created["default_channel_id"]}, "reference": "INV-001"}}\'\n\n'
+        f"Dashboard: {base}/dashboard\n"
+        f"  email:           {BOOTSTRAP_EMAIL}\n"
+        f"  password:        {created['dashboard_password']}\n"
     )
 
 

@@ -49,5 +49,21 @@ def test_make_run_prints_a_working_curl(repo_root: Path, tmp_path: Path) -> None
         assert current["status"] == "completed"
         assert current["phone"] == "254708374149"
         assert re.fullmatch(r"[A-Z0-9]{10}", current["mpesa_receipt"])
+        # The printed dashboard user signs in and sees that payment.
+        email = re.search(r"email:\s+(\S+)", printed)
+        password = re.search(r"password:\s+(\S+)", printed)
+        assert email
+        assert password
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            form = browser.get("/dashboard/login").text
+            token = re.search(r'name="csrf_token" value="(\w+)"', form)
+            assert token
+            signed_in = browser.post(
+                "/dashboard/login",
+                data={"email": email.group(1), "password": password.group(1),
+                      "csrf_token": token.group(1)},
+            )  # fmt: skip
+            assert signed_in.status_code == 303
+            assert f'data-payment-id="{payment["id"]}"' in browser.get("/dashboard/payments").text
     finally:
         server.stop()
