@@ -123,6 +123,9 @@ async def sign_in(session: AsyncSession, *, email: str, password: str) -> Signed
     user.locked_until = None
     user.last_login_at = now
     token = new_token(32)
+    # Expired sessions are refused anyway; sweeping them here keeps the table small
+    # without another background job.
+    await purge_expired_sessions(session)
     session.add(
         DashboardSession(
             token_hash=token_hash(token),

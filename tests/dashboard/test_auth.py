@@ -140,3 +140,32 @@ async def test_forms_without_a_valid_csrf_token_change_nothing(
         assert "Deposit" not in page.text
         assert "127.0.0.1:9" not in page.text
     await engine.dispose()
+
+
+async def test_expired_sessions_are_refused_and_swept_at_the_next_sign_in(
+    dashboard: Gateway, shops: tuple[Shop, Shop]
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from pesaswitch.dashboard.models import DashboardSession
+    from pesaswitch.db import transaction
+    from pesaswitch.kit.clock import utcnow
+
+    shop, other = shops
+    engine = create_engine(dashboard.settings)
+    sessions = create_sessionmaker(engine)
+    token = users.token_hash((shop.client.cookies.get("ps_session") or "").rpartition(".")[0])
+    async with transaction(sessions) as session:
+        await session.execute(
+            update(DashboardSession)
+            .where(DashboardSession.token_hash == token)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert (await shop.client.get("/dashboard")).status_code == 303
+    async with browser(dashboard) as client:
+        assert (await sign_in(client, other.email)).status_code == 303
+    async with sessions() as session:
+        assert await session.get(DashboardSession, token) is None
+    await engine.dispose()
