@@ -6,8 +6,9 @@ settle or release), each one journal entry under a natural key.
     payout settle     hold -(amount + fee)   settlement +amount      fees +fee
     payout release    hold -(amount + fee)   wallet +(amount + fee)
 
-The operator's side (fees, settlement) is spread over shards chosen by the entry's key
-(``service.py``, "Shards"); the merchant's side is one wallet and one hold.
+Fees, settlement and wallets are spread over shards (``service.py``, "Shards"): a
+credit goes to the shard its entry's key picks; a reservation takes from all of the
+merchant's wallet shards, fullest first. The payout hold is one row.
 
 Keys: ``collection:<M-Pesa receipt, else payment id>``, ``payout:<id>:reserve``,
 ``payout:<id>:settle``, ``payout:<id>:release``. Repeating a step with the same key and
@@ -22,16 +23,19 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel, ChannelKind
-from pesaswitch.errors import LedgerConflict, ValidationFailed
+from pesaswitch.errors import InsufficientFunds, LedgerConflict, ValidationFailed
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount
 from pesaswitch.ledger.policy import ledger_policy_of
 from pesaswitch.ledger.service import (
     entry_accounts,
     entry_amounts,
     entry_by_key,
+    entry_totals,
+    lock_merchant_accounts,
     merchant_accounts,
     post_entry,
     shard_for,
+    take_from,
 )
 from pesaswitch.payments.models import Payment
 
@@ -59,7 +63,7 @@ async def credit_collection(
     key = f"collection:{source}"
     wallet, _hold, fees, settlement = await entry_accounts(
         session, account_id=account_id, currency=currency, shortcode=shortcode,
-        shard=shard_for(key, policy.system_shards),
+        shard=shard_for(key, policy.shards),
     )  # fmt: skip
     return await post_entry(
         session,
@@ -108,12 +112,15 @@ async def _post_payout_step(
     if entry is None:
         # Already posted: fine when it is the same movement, refused when it is not
         # (a retry must never silently stand for a different amount).
+        # Compared per kind of account (and its shortcode or owner), not per row: a
+        # repeated reservation may split over the wallet's shards differently.
         posted = await entry_by_key(session, key=key)
         assert posted is not None
-        wanted: dict[str, int] = {}
+        wanted: dict[tuple[str, str], int] = {}
         for account, amount in postings:
-            wanted[account.id] = wanted.get(account.id, 0) + amount
-        if await entry_amounts(session, entry_id=posted.id) != wanted:
+            what = (account.kind, account.shortcode or account.account_id or "")
+            wanted[what] = wanted.get(what, 0) + amount
+        if await entry_totals(session, entry_id=posted.id) != wanted:
             raise LedgerConflict(f"Payout {payout_id} was already {step}d with other amounts")
     return entry
 
@@ -147,10 +154,26 @@ async def reserve_payout(
     wallet cannot pay it (nothing is written then)."""
     total = _total(amount, fee)
     wallet, hold = await merchant_accounts(session, account_id=account_id, currency=currency)
+    debits: list[tuple[LedgerAccount, int]] = [(wallet, -total)]
+    if await entry_by_key(session, key=f"payout:{payout_id}:reserve") is None:
+        # All shards and the hold locked before reading the total, so no credit or other
+        # payout moves them between the check and the postings.
+        shards, hold = await lock_merchant_accounts(
+            session, account_id=account_id, currency=currency
+        )
+        available = sum(shard.balance for shard in shards)
+        if available < total:
+            raise InsufficientFunds(
+                f"The wallet has {available} {currency}; {total} is needed",
+                currency=currency,
+                available=available,
+            )
+        debits = take_from(shards, total)
+    # else: already reserved; the step below compares it with this request and moves nothing.
     return await _post_payout_step(
         session, payout_id=payout_id, step="reserve", kind=EntryKind.PAYOUT_RESERVE,
         description=f"Payout {payout_id}: reserve {amount} + fee {fee} {currency}",
-        postings=[(wallet, -total), (hold, total)],
+        postings=[*debits, (hold, total)],
     )  # fmt: skip
 
 
@@ -167,7 +190,7 @@ async def settle_payout(
     """The payout was paid out through ``shortcode``: the hold goes to settlement (amount)
     and to the operator's fees (fee)."""
     total = _total(amount, fee)
-    shard = shard_for(f"payout:{payout_id}:settle", ledger_policy_of(session).system_shards)
+    shard = shard_for(f"payout:{payout_id}:settle", ledger_policy_of(session).shards)
     _wallet, hold, fees, settlement = await entry_accounts(
         session, account_id=account_id, currency=currency, shortcode=shortcode, shard=shard
     )
@@ -184,7 +207,10 @@ async def release_payout(
 ) -> JournalEntry | None:
     """The payout failed: amount + fee go back from the hold to the wallet."""
     total = _total(amount, fee)
-    wallet, hold = await merchant_accounts(session, account_id=account_id, currency=currency)
+    shard = shard_for(f"payout:{payout_id}:release", ledger_policy_of(session).shards)
+    wallet, hold = await merchant_accounts(
+        session, account_id=account_id, currency=currency, shard=shard
+    )
     await _check_reserved(session, payout_id=payout_id, hold=hold, total=total, other="settle")
     return await _post_payout_step(
         session, payout_id=payout_id, step="release", kind=EntryKind.PAYOUT_RELEASE,

@@ -5,7 +5,7 @@ which carries a session and no settings; the payments service should not need se
 to credit a wallet. So, as the STK abuse policy does (``protection/stk.py``), the runtime
 binds a ``LedgerPolicy`` to every session it opens: the fee tariff and the gateway's own
 shortcode (where wallet-channel money lands, i.e. the settlement account to debit), and
-how many rows each operator account is spread over (``service.py``, "Shards").
+how many rows the busy accounts are spread over (``service.py``, "Shards").
 """
 
 from __future__ import annotations
@@ -22,16 +22,16 @@ if TYPE_CHECKING:
     from pesaswitch.config import Settings
 
 POLICY_KEY = "pesaswitch.ledger_policy"
-# Rows per operator account (fees, settlement). Changing it later is safe: every reader
+# Rows per fees, settlement and wallet account. Changing it later is safe: every reader
 # sums whatever shards exist, and an entry's shard only matters when it is posted.
-SYSTEM_SHARDS = 8
+SHARDS = 8
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerPolicy:
     gateway_shortcode: str
     tariff: Tariff = field(default_factory=Tariff)
-    system_shards: int = SYSTEM_SHARDS
+    shards: int = SHARDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LedgerPolicy:

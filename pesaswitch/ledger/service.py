@@ -16,27 +16,33 @@ Posting (``post_entry``) is the only code that writes entries, postings or balan
 
 Lock order. Every entry locks its balance rows in one global order — the operator's
 accounts (fees, settlement) before merchants' (wallet, hold), by id within each — so
-no two entries wait on each other in a cycle. Operator accounts first because they are
-sharded (below) while a busy merchant's wallet is one row: the hottest lock is taken
-last and held for the fewest round trips.
+no two entries wait on each other in a cycle. Merchant rows last because a busy
+merchant's rows are hotter than any one operator shard: the hottest lock is taken last
+and held for the fewest round trips.
 
-Shards. Every collection and payout settlement used to credit the same ``fees`` and
-``settlement`` rows, and on PostgreSQL all of them queued on those two row locks (bench/
-README.md). So each operator account is ``SYSTEM_SHARDS`` rows, shard 0 keeping the
+Shards. Every collection used to credit the same ``fees``, ``settlement`` and (for one
+merchant) ``wallet`` rows, and on PostgreSQL all of them queued on those row locks
+(bench/README.md). So each of these accounts is ``SHARDS`` rows, shard 0 keeping the
 original key (``fees:KES``) and shard i the key ``fees:KES#i``, created on first use;
-an entry picks its shard from its own key (``shard_for``). The operator's balance is the
-sum of the shards (``system_balance``); every shard is an ordinary account, so the
+an entry picks its shard from its own key (``shard_for``). A balance is the sum of the
+shards (``balances``, ``system_balance``); every shard is an ordinary account, so the
 invariants (``checks.py``) hold per shard and in total unchanged. Fees only ever
-receive money, so no shard can be asked to go below zero.
+receive money. A wallet is debited only by a payout reservation, which locks all of
+the merchant's shards and its hold first (``lock_merchant_accounts``, in id order),
+checks their total and takes from the fullest (``take_from``): no shard goes below
+zero and the wallet as a whole cannot be overdrawn. The hold stays one row.
 
-All of it runs in a SAVEPOINT: when a balance would go negative, ``InsufficientFunds``
-leaves nothing behind, even if the caller catches it and carries on with its transaction.
+An entry that takes money from a wallet, hold or fees account runs in a SAVEPOINT: when
+a balance would go negative, ``InsufficientFunds`` leaves nothing behind, even if the
+caller catches it and carries on with its transaction. One that only takes from
+settlement (a collection) cannot fail that way, and skips the SAVEPOINT and its
+RELEASE: two round trips fewer while the rows it locked are held.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,169 +51,50 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pesaswitch.db import insert_ignoring_conflict, is_sqlite
-from pesaswitch.errors import InsufficientFunds, UnbalancedEntry, ValidationFailed
+from pesaswitch.db import is_sqlite
+from pesaswitch.errors import InsufficientFunds, UnbalancedEntry
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
 from pesaswitch.kit.pagination import PageParams
+from pesaswitch.ledger.accounts import (  # re-exported
+    MERCHANT_KINDS,
+    entry_accounts,
+    fees_account,
+    hold_account,
+    lock_merchant_accounts,
+    merchant_accounts,
+    settlement_account,
+    shard_for,
+    system_balance,
+    take_from,
+    wallet_account,
+)
 from pesaswitch.ledger.checks import check_invariants, ledger_counts  # re-exported
 from pesaswitch.ledger.models import (
-    Currency,
     JournalEntry,
     LedgerAccount,
     LedgerAccountKind,
     Posting,
 )
-from pesaswitch.ledger.policy import SYSTEM_SHARDS
 
 __all__ = [
     "EntryLines",
     "balances",
     "check_invariants",
+    "entry_accounts",
     "fees_account",
     "hold_account",
     "ledger_counts",
     "list_entries",
+    "lock_merchant_accounts",
     "merchant_accounts",
     "post_entry",
     "settlement_account",
     "shard_for",
     "system_balance",
+    "take_from",
     "wallet_account",
 ]
-
-MERCHANT_KINDS = (LedgerAccountKind.WALLET.value, LedgerAccountKind.PAYOUT_HOLD.value)
-
-
-def shard_for(entry_key: str, shards: int = SYSTEM_SHARDS) -> int:
-    """The operator-account shard an entry posts to: stable, spread by the entry's key."""
-    return zlib.crc32(entry_key.encode()) % max(1, shards)
-
-
-def _sharded(key: str, shard: int) -> str:
-    return key if shard == 0 else f"{key}#{shard}"
-
-
-def _currency(currency: str) -> str:
-    try:
-        return Currency(currency).value
-    except ValueError as exc:
-        allowed = ", ".join(c.value for c in Currency)
-        raise ValidationFailed(f"currency must be one of {allowed}") from exc
-
-
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    key: str
-    kind: LedgerAccountKind
-    currency: str
-    account_id: str | None = None
-    shortcode: str | None = None
-
-
-async def _get_or_create(session: AsyncSession, *specs: _Spec) -> list[LedgerAccount]:
-    """The accounts for ``specs``, in that order: one SELECT when they all exist.
-
-    Race-safe: missing ones are inserted (ignoring a conflict) in the order given and
-    looked up again, so whoever won, the rows are there.
-    """
-    keys = [spec.key for spec in specs]
-    rows = await session.scalars(select(LedgerAccount).where(LedgerAccount.key.in_(keys)))
-    found = {row.key: row for row in rows}
-    missing = [spec for spec in specs if spec.key not in found]
-    for spec in missing:
-        await insert_ignoring_conflict(
-            session, LedgerAccount, id=new_id("la"), key=spec.key, kind=spec.kind.value,
-            account_id=spec.account_id, shortcode=spec.shortcode, currency=spec.currency,
-            balance=0, created_at=utcnow(),
-        )  # fmt: skip
-    if missing:
-        rows = await session.scalars(
-            select(LedgerAccount).where(LedgerAccount.key.in_([m.key for m in missing]))
-        )
-        found.update((row.key, row) for row in rows)
-    assert all(key in found for key in keys), keys
-    return [found[key] for key in keys]
-
-
-def _merchant_specs(account_id: str, currency: str) -> tuple[_Spec, _Spec]:
-    return (
-        _Spec(f"wallet:{account_id}:{currency}", LedgerAccountKind.WALLET, currency, account_id),
-        _Spec(f"payout_hold:{account_id}:{currency}", LedgerAccountKind.PAYOUT_HOLD, currency,
-              account_id),
-    )  # fmt: skip
-
-
-def _fees_spec(currency: str, shard: int) -> _Spec:
-    return _Spec(_sharded(f"fees:{currency}", shard), LedgerAccountKind.FEES, currency)
-
-
-def _settlement_spec(shortcode: str, currency: str, shard: int) -> _Spec:
-    if not (shortcode.isdigit() and len(shortcode) <= 10):
-        raise ValidationFailed(f"{shortcode!r} is not an M-Pesa shortcode")
-    key = _sharded(f"settlement:{shortcode}:{currency}", shard)
-    return _Spec(key, LedgerAccountKind.SETTLEMENT, currency, shortcode=shortcode)
-
-
-async def merchant_accounts(
-    session: AsyncSession, *, account_id: str, currency: str
-) -> tuple[LedgerAccount, LedgerAccount]:
-    """The merchant's (wallet, payout_hold) in ``currency``, made together on first use.
-
-    Every flow gets or creates accounts in one order (wallet, hold, fees, settlement): two
-    transactions creating the same new rows then wait on each other in that order and
-    never in a cycle (an uncommitted insert makes a conflicting one wait on PostgreSQL).
-    """
-    wallet, hold = await _get_or_create(session, *_merchant_specs(account_id, _currency(currency)))
-    return wallet, hold
-
-
-async def entry_accounts(
-    session: AsyncSession, *, account_id: str, currency: str, shortcode: str, shard: int
-) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount, LedgerAccount]:
-    """(wallet, hold, fees shard, settlement shard) for one entry, in one round trip."""
-    currency = _currency(currency)
-    wallet, hold, fees, settlement = await _get_or_create(
-        session, *_merchant_specs(account_id, currency), _fees_spec(currency, shard),
-        _settlement_spec(shortcode, currency, shard),
-    )  # fmt: skip
-    return wallet, hold, fees, settlement
-
-
-async def wallet_account(session: AsyncSession, *, account_id: str, currency: str) -> LedgerAccount:
-    wallet, _hold = await merchant_accounts(session, account_id=account_id, currency=currency)
-    return wallet
-
-
-async def hold_account(session: AsyncSession, *, account_id: str, currency: str) -> LedgerAccount:
-    _wallet, hold = await merchant_accounts(session, account_id=account_id, currency=currency)
-    return hold
-
-
-async def fees_account(session: AsyncSession, *, currency: str, shard: int = 0) -> LedgerAccount:
-    (fees,) = await _get_or_create(session, _fees_spec(_currency(currency), shard))
-    return fees
-
-
-async def settlement_account(
-    session: AsyncSession, *, shortcode: str, currency: str, shard: int = 0
-) -> LedgerAccount:
-    spec = _settlement_spec(shortcode, _currency(currency), shard)
-    (settlement,) = await _get_or_create(session, spec)
-    return settlement
-
-
-async def system_balance(
-    session: AsyncSession, *, kind: LedgerAccountKind, currency: str, shortcode: str | None = None
-) -> int:
-    """An operator account's balance: the sum of its shards (fees, or one shortcode's
-    settlement)."""
-    query = select(func.coalesce(func.sum(LedgerAccount.balance), 0)).where(
-        LedgerAccount.kind == kind.value, LedgerAccount.currency == _currency(currency)
-    )
-    if shortcode is not None:
-        query = query.where(LedgerAccount.shortcode == shortcode)
-    return int(await session.scalar(query) or 0)
 
 
 def _deltas(postings: list[tuple[LedgerAccount, int]]) -> dict[str, tuple[LedgerAccount, int]]:
@@ -244,7 +131,11 @@ async def post_entry(
     would go below zero, ``UnbalancedEntry`` when the postings do not sum to zero.
     """
     deltas = _deltas(postings)
-    async with session.begin_nested():
+    can_fail = any(
+        delta < 0 and account.kind != LedgerAccountKind.SETTLEMENT.value
+        for account, delta in deltas.values()
+    )
+    async with session.begin_nested() if can_fail else nullcontext():
         entry = await _claim_entry(
             session, id=new_id("je"), key=key, kind=kind, description=description[:500],
             reference=reference, created_at=utcnow(),
@@ -370,6 +261,19 @@ async def entry_by_key(session: AsyncSession, *, key: str) -> JournalEntry | Non
         select(JournalEntry).where(JournalEntry.key == key)
     )
     return entry
+
+
+async def entry_totals(session: AsyncSession, *, entry_id: str) -> dict[tuple[str, str], int]:
+    """Net amount of one entry per (account kind, shortcode or owner): what a movement
+    is, whichever shards it used."""
+    owner = func.coalesce(LedgerAccount.shortcode, LedgerAccount.account_id, "")
+    rows = await session.execute(
+        select(LedgerAccount.kind, owner, func.sum(Posting.amount))
+        .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
+        .where(Posting.entry_id == entry_id)
+        .group_by(LedgerAccount.kind, owner)
+    )
+    return {(kind, who): int(total) for kind, who, total in rows.tuples()}
 
 
 async def entry_amounts(session: AsyncSession, *, entry_id: str) -> dict[str, int]:

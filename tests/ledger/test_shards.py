@@ -1,23 +1,33 @@
-"""The operator's accounts are spread over shards: collections racing in parallel land on
-several rows, the shards sum to what one account would hold, and the ledger stays sound."""
+"""Fees, settlement and wallets are spread over shards: collections racing in parallel land
+on several rows, the shards sum to what one account would hold, a payout takes from as
+many wallet shards as it needs and never more than their total, and the ledger stays
+sound."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Environment
 from pesaswitch.db import transaction
+from pesaswitch.errors import InsufficientFunds
 from pesaswitch.kit.ids import new_id
 from pesaswitch.ledger import service
 from pesaswitch.ledger.fees import collection_fee
-from pesaswitch.ledger.flows import credit_collection
+from pesaswitch.ledger.flows import credit_collection, release_payout, reserve_payout
 from pesaswitch.ledger.models import LedgerAccount, LedgerAccountKind
-from pesaswitch.ledger.policy import SYSTEM_SHARDS
-from tests.ledger.helpers import assert_sound, fees_balance, new_shortcode, settlement_balance
+from pesaswitch.ledger.policy import SHARDS
+from tests.ledger.helpers import (
+    assert_sound,
+    fees_balance,
+    merchant_balance,
+    new_shortcode,
+    settlement_balance,
+)
 
 SECRET = "ledger-shard-tests-secret-0123456789"
 
@@ -50,7 +60,7 @@ def test_shard_for_is_stable_and_in_range() -> None:
     keys = [f"collection:R{n:08d}" for n in range(2000)]
     shards = [service.shard_for(key) for key in keys]
     assert shards == [service.shard_for(key) for key in keys]
-    assert set(shards) == set(range(SYSTEM_SHARDS))  # 2,000 keys reach every shard
+    assert set(shards) == set(range(SHARDS))  # 2,000 keys reach every shard
     assert {service.shard_for(key, 1) for key in keys} == {0}
 
 
@@ -82,7 +92,8 @@ async def test_parallel_collections_spread_over_shards_and_sum_up(
                 LedgerAccount.shortcode == shortcode,
             )
         )
-        assert shards is not None and 1 < shards <= SYSTEM_SHARDS
+        assert shards is not None
+        assert 1 < shards <= SHARDS
         assert await settlement_balance(session, shortcode) == -sum(amounts)
         found = await service.balances(session, account_id=account_id)
     assert found["KES"] == {"available": sum(amounts) - fees, "reserved": 0}
@@ -116,3 +127,101 @@ async def test_shard_zero_keeps_the_original_key(
     assert third.key == f"settlement:{shortcode}:KES#3"
     assert fees.key == "fees:KES"
     assert first.id != third.id
+
+
+async def wallet_shards(sessions: async_sessionmaker[AsyncSession], account_id: str) -> list[int]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(LedgerAccount.balance).where(
+                LedgerAccount.account_id == account_id,
+                LedgerAccount.kind == LedgerAccountKind.WALLET.value,
+            )
+        )
+        return sorted(rows)
+
+
+async def test_a_payout_takes_from_several_wallet_shards_and_never_overdraws(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    account_id, shortcode = await new_account(sessions), new_shortcode()
+    for n in range(24):
+        assert await collect(
+            sessions, account_id=account_id, shortcode=shortcode,
+            receipt=f"WS{new_id('r')[-8:]}{n:02d}", amount=1000,
+        )  # fmt: skip
+    shards = await wallet_shards(sessions, account_id)
+    assert len(shards) > 1  # 24 receipts spread over several wallet rows
+    available = sum(shards)
+    assert available == 24 * (1000 - collection_fee(1000))
+
+    # More than any one shard holds, less than all of them: taken from several.
+    amount = max(shards) + 1
+    payout = new_id("po")
+    async with transaction(sessions) as session:
+        entry = await reserve_payout(
+            session, payout_id=payout, account_id=account_id, currency="KES",
+            amount=amount, fee=0,
+        )  # fmt: skip
+        assert entry is not None
+    assert await merchant_balance(sessions, account_id) == {
+        "available": available - amount,
+        "reserved": amount,
+    }
+    assert min(await wallet_shards(sessions, account_id)) >= 0
+
+    # A repeat of the same reservation moves nothing, however the shards now split.
+    async with transaction(sessions) as session:
+        assert await reserve_payout(
+            session, payout_id=payout, account_id=account_id, currency="KES",
+            amount=amount, fee=0,
+        ) is None  # fmt: skip
+
+    # One shilling more than the wallet's total is refused, and nothing moves.
+    async with transaction(sessions) as session:
+        with pytest.raises(InsufficientFunds) as refused:
+            await reserve_payout(
+                session, payout_id=new_id("po"), account_id=account_id, currency="KES",
+                amount=available - amount + 1, fee=0,
+            )  # fmt: skip
+    assert refused.value.extra == {"currency": "KES", "available": available - amount}
+    async with transaction(sessions) as session:
+        await release_payout(
+            session, payout_id=payout, account_id=account_id, currency="KES",
+            amount=amount, fee=0,
+        )  # fmt: skip
+    assert await merchant_balance(sessions, account_id) == {"available": available, "reserved": 0}
+    await assert_sound(sessions)
+
+
+async def test_racing_payouts_never_take_more_than_the_wallet(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    account_id, shortcode = await new_account(sessions), new_shortcode()
+    for n in range(16):
+        assert await collect(
+            sessions, account_id=account_id, shortcode=shortcode,
+            receipt=f"RP{new_id('r')[-8:]}{n:02d}", amount=100,
+        )  # fmt: skip
+    available = sum(await wallet_shards(sessions, account_id))
+
+    async def reserve(amount: int) -> bool:
+        try:
+            async with transaction(sessions) as session:
+                await reserve_payout(
+                    session, payout_id=new_id("po"), account_id=account_id,
+                    currency="KES", amount=amount, fee=0,
+                )  # fmt: skip
+        except InsufficientFunds:
+            return False
+        return True
+
+    # Ten payouts of 30% each, at once: exactly three fit.
+    share = available * 3 // 10
+    done = await asyncio.gather(*(reserve(share) for _ in range(10)))
+    assert sum(done) == 3
+    assert await merchant_balance(sessions, account_id) == {
+        "available": available - 3 * share,
+        "reserved": 3 * share,
+    }
+    assert min(await wallet_shards(sessions, account_id)) >= 0
+    await assert_sound(sessions)
