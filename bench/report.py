@@ -29,6 +29,7 @@ class Report:
     log_tails: dict[str, str] = field(default_factory=dict)
     failed: bool = False
     clients: int = 1  # load generator processes
+    soak: dict[str, dict[str, float]] = field(default_factory=dict)  # process → RSS summary
 
     @property
     def reproduce(self) -> str:
@@ -92,6 +93,7 @@ class Report:
                 "rss": self.rss,
                 "logs": self.log_summary,
                 "log_tails": self.log_tails,
+                "soak_rss": self.soak,
                 "failed": self.failed,
             },
             indent=2,
@@ -134,6 +136,15 @@ class Report:
             [[name, f"{v.get('hwm_kib', 0) / 1024:.0f}", f"{v.get('max_rss_kib', 0) / 1024:.0f}"]
              for name, v in sorted(self.rss.items(), key=lambda kv: _process_order(kv[0]))],
         )  # fmt: skip
+        if self.soak:
+            out += ["", "soak: VmRSS sampled every 5 s (MiB; start after the first 10% of "
+                    "the run; slope = least squares over the rest):"]  # fmt: skip
+            out += _table(
+                ["process", "start", "peak", "end", "slope MiB/min", "samples"],
+                [[name, f"{v['start_mib']:.0f}", f"{v['peak_mib']:.0f}", f"{v['end_mib']:.0f}",
+                  f"{v['slope_mib_per_min']:+.2f}", f"{v['samples']:.0f}"]
+                 for name, v in sorted(self.soak.items(), key=lambda kv: _process_order(kv[0]))],
+            )  # fmt: skip
         out += ["", "logs (warning level and above):"]
         out += _table(
             ["log", "lines", "tracebacks", "errors"],

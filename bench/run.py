@@ -29,9 +29,12 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from bench.monitor import Monitor, PgWaits, find_postmaster
+from bench.preload import run_preload
 from bench.report import Report, inherited_settings
 from bench.scenarios import Options, Runner
-from bench.stack import running_stack
+from bench.soak import soak
+from bench.stack import SECRET, running_stack
+from pesaswitch.config import Settings
 from tests.support.pg_cluster import throwaway_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +56,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="load generator processes sharing the concurrency")  # fmt: skip
     parser.add_argument("--e2e-timeout", type=float, default=180.0,
                         help="seconds the end-to-end scenario may take in all")  # fmt: skip
+    parser.add_argument("--preload", type=int, default=0,
+                        help="historical payments written in bulk first")  # fmt: skip
+    parser.add_argument("--soak", type=float, default=0.0,
+                        help="instead of the scenarios: SECONDS of mixed load with RSS "
+                             "sampled per process (start/peak/end, slope)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir and logs")
     args = parser.parse_args(argv)
@@ -61,6 +69,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.duration <= 0 or args.e2e_timeout <= 0:
         parser.error("--duration and --e2e-timeout must be positive")
+    if args.preload < 0 or args.soak < 0:
+        parser.error("--preload and --soak cannot be negative")
     return args
 
 
@@ -123,6 +133,16 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         running = stack.enter_context(
             running_stack(database_url, logs, args.api_procs, args.workers)
         )
+        if args.preload:
+            took = run_preload(
+                Settings(database_url=database_url, secret_key=SECRET),
+                account_id=running.account_id, channel_id=running.channel_id,
+                count=args.preload,
+            )  # fmt: skip
+            setup["preload"] = (
+                f"{args.preload:,} historical completed payments (with their events, "
+                f"deliveries and ledger entries) written in bulk in {took:.0f} s, then ANALYZE"
+            )
         monitor = Monitor(running.pids(), postmaster)
         monitor.start()
         stack.callback(monitor.stop)  # before the processes stop (LIFO), so VmHWM is there
@@ -133,12 +153,16 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
             pg.start()
             stack.callback(pg.stop)
         runner = Runner(running, options, monitor, pg)
+        soaked: dict[str, dict[str, float]] = {}
         try:
-            runner.ceiling()
-            runner.baseline()
-            ids = runner.initiate()
-            runner.status(ids)
-            runner.end_to_end(ids)
+            if args.soak:
+                soaked = soak(runner, args.soak)
+            else:
+                runner.ceiling()
+                runner.baseline()
+                ids = runner.initiate()
+                runner.status(ids)
+                runner.end_to_end(ids)
         except Exception as exc:  # report what was measured, and why it stopped
             runner.check(False, f"harness stopped: {type(exc).__name__}: {exc}")
         dead = running.dead()
@@ -151,7 +175,7 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
                         "max_rss_kib": monitor.max_rss.get(name, 0)} for name in monitor.pids},
             log_summary=_log_summary(logs),
             log_tails=running.log_tails() if runner.failed or any_errors else {},
-            failed=runner.failed, clients=args.clients,
+            failed=runner.failed, clients=args.clients, soak=soaked,
         )  # fmt: skip
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         report.rss["loadgen (this process)"] = {"hwm_kib": own, "max_rss_kib": own}

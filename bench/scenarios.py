@@ -144,7 +144,10 @@ class Runner:
             end = max(last, posted.last)
             post_row.cpu = self.cpu(posted.first, end, posted.cpu)
             post_row.pg = self.pg.summary(posted.first, end) if self.pg else {}
-            completed, finalized = _completed(api)
+            # Ids are time-ordered and preloaded history sorts below every real id, so
+            # the listing (newest first) can stop below the oldest payment of this run.
+            oldest = min([*started, *initiated], default=None)
+            completed, finalized = _completed(api, stop_below=oldest)
         if posted.ok < n:
             post_row.notes.append(f"{posted.ok}/{n} created")
         self._webhook_row(started, arrivals, completed, initiated, post_row.cpu)
@@ -225,7 +228,9 @@ class Runner:
                            f"({duplicates} redelivered duplicates)")  # fmt: skip
 
 
-def _completed(api: httpx.Client) -> tuple[Counter[str], dict[str, float]]:
+def _completed(
+    api: httpx.Client, stop_below: str | None = None
+) -> tuple[Counter[str], dict[str, float]]:
     """Every payment id listed under status=completed, with how often it was listed, and
     its ``finalized_at`` as a ``time.monotonic()`` reading (same machine, same clocks)."""
     seen: Counter[str] = Counter()
@@ -247,5 +252,7 @@ def _completed(api: httpx.Client) -> tuple[Counter[str], dict[str, float]]:
                 finalized[str(payment["id"])] = at.timestamp() - offset
         cursor = body.get("next_cursor")
         if not body.get("has_more") or not cursor:
+            break
+        if stop_below is not None and cursor < stop_below:
             break
     return seen, finalized

@@ -35,6 +35,8 @@ class Stack:
     simulator_url: str = ""
     receiver_url: str = ""
     api_key: str = ""
+    account_id: str = ""
+    channel_id: int = 0
     processes: dict[str, Process] = field(default_factory=dict)
 
     @property
@@ -116,6 +118,7 @@ def running_stack(database_url: str, logs: Path, api_procs: int, workers: int) -
     account = json.loads(_cli(["accounts", "create", "--name", "bench", "--json"], base_env,
                               logs / "setup.log"))  # fmt: skip
     stack.api_key = account["secret_key"]
+    stack.account_id, stack.channel_id = account["account_id"], account["default_channel_id"]
 
     sim_port, receiver_port = free_port(), free_port()
     ports = [free_port() for _ in range(api_procs)]
