@@ -45,7 +45,7 @@ class Dialect:
 
 
 POSTGRES = Dialect(
-    series="generate_series(:lo, :hi) AS s(n)",
+    series="generate_series(CAST(:lo AS INTEGER), CAST(:hi AS INTEGER)) AS s(n)",
     pad="lpad(({n})::text, {w}, '0')",
     at="(TIMESTAMP '2026-01-01 00:00:00' + n * INTERVAL '1 second')",
 )

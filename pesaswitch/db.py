@@ -4,6 +4,9 @@ SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` transactions: a deferred
 transaction that reads and then writes can fail with SQLITE_BUSY instead of waiting,
 which would turn two racing callbacks into a 500 instead of one winner and one no-op.
 
+Writers of one process queue on an asyncio lock before ``BEGIN IMMEDIATE``
+(``_WriterQueue``) rather than polling SQLite's lock.
+
 Reads that never write (GET endpoints, API-key lookups) use ``read_sessions()``: on
 SQLite a deferred ``BEGIN`` (a WAL snapshot that never takes the write lock, so reads no
 longer queue behind writers), on PostgreSQL a ``READ ONLY`` transaction (so a write that
@@ -12,6 +15,7 @@ slips into a read path fails loudly instead of passing on one database only).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -28,6 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import await_only
 
 from pesaswitch.config import Settings
 
@@ -64,11 +69,80 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    writers = _WriterQueue()
+    dialect = engine.sync_engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A read-only session's snapshot needs no write lock; everything else takes it first.
-        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY_OPTION, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        writers.acquire(conn.connection)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release(conn.connection)
+            raise
+
+    # Released once COMMIT or ROLLBACK has run (the "commit" event fires before it), so
+    # the next writer of this process finds SQLite's lock free. Instance attributes:
+    # this engine's dialect only.
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            writers.release(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            writers.release(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _raw_id(connection: Any) -> int:
+    """The driver connection's identity, whether given it or the pool's proxy for it
+    (SQLAlchemy passes the proxy to ``do_commit``/``do_rollback``)."""
+    return id(getattr(connection, "dbapi_connection", connection))
+
+
+class _WriterQueue:
+    """This process's SQLite writers, one at a time, in arrival order.
+
+    Without it, concurrent ``BEGIN IMMEDIATE`` calls of one process fight over SQLite's
+    lock through its busy handler, which sleeps and retries (1, 2, 5, 10, … ms) instead
+    of queueing: under load writers wait far longer than the transactions last, and the
+    latest arrival often wins. An asyncio lock (one per event loop) queues them fairly;
+    other processes (the worker, other API processes) still meet at SQLite's lock.
+    The lock is awaited from the synchronous "begin" hook through SQLAlchemy's greenlet
+    bridge (``await_only``), which every async-engine statement runs under.
+    """
+
+    def __init__(self) -> None:
+        self._locks: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            WeakKeyDictionary()
+        )
+        self._holders: dict[int, asyncio.Lock] = {}  # id(DBAPI connection) → lock held
+
+    def acquire(self, connection: Any) -> None:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        # A writer that never finishes would otherwise stop every other one for good;
+        # SQLite's own busy timeout is 30 s too.
+        await_only(asyncio.wait_for(lock.acquire(), timeout=30))
+        self._holders[_raw_id(connection)] = lock
+
+    def release(self, connection: Any) -> None:
+        lock = self._holders.pop(_raw_id(connection), None)
+        if lock is not None:
+            lock.release()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

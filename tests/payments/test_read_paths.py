@@ -18,6 +18,7 @@ from pesaswitch.config import Settings
 from pesaswitch.db import create_engine, create_sessionmaker, read_sessions, transaction
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments.models import Payment
+from pesaswitch.protection.models import StkAccountGuard
 from tests.conftest import Gateway, Merchant, create_merchant, problem
 
 BODY = {"amount": 10, "phone": "0708374149"}
@@ -130,5 +131,43 @@ async def test_a_read_session_refuses_to_write(make_settings: Callable[..., Sett
                 return
             with pytest.raises(Exception, match="read-only"):
                 await reader.execute(update(Payment).values(amount=Payment.amount))
+    finally:
+        await engine.dispose()
+
+
+async def test_writers_queue_and_a_failed_one_lets_the_next_through(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Many writers of one process at once all commit (on SQLite they queue in-process
+    rather than poll the lock), and a writer that rolls back or fails to commit releases
+    its turn: the next one does not wait for a timeout."""
+    settings = make_settings()
+    merchant = await create_merchant(settings)
+    engine = create_engine(settings)
+    sessions = create_sessionmaker(engine)
+    guard = StkAccountGuard.account_id == merchant.account_id
+    async with transaction(sessions) as session:
+        session.add(StkAccountGuard(account_id=merchant.account_id, window_failures=0))
+
+    async def bump() -> None:
+        async with transaction(sessions) as session:
+            await session.execute(
+                update(StkAccountGuard)
+                .where(guard)
+                .values(window_failures=StkAccountGuard.window_failures + 1)
+            )
+
+    async def failing_write() -> None:
+        async with transaction(sessions) as session:
+            await session.execute(update(StkAccountGuard).where(guard).values(window_failures=-5))
+            raise RuntimeError("rolled back")
+
+    try:
+        with pytest.raises(RuntimeError):
+            await failing_write()
+        await asyncio.wait_for(asyncio.gather(*(bump() for _ in range(40))), timeout=20)
+        async with read_sessions(sessions)() as reader:
+            count = await reader.scalar(select(StkAccountGuard.window_failures).where(guard))
+        assert count == 40
     finally:
         await engine.dispose()
