@@ -6,7 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pesaswitch.dashboard import security, users
-from pesaswitch.dashboard.web import CsrfRejected, ViewerDep, back_to, checked_form, field, render
+from pesaswitch.dashboard.web import (
+    ViewerDep,
+    anonymous_form,
+    back_to,
+    checked_anonymous_form,
+    checked_form,
+    field,
+)
 from pesaswitch.db import transaction
 from pesaswitch.errors import AuthenticationFailed, TooManyRequests, ValidationFailed
 from pesaswitch.runtime import RuntimeDep
@@ -16,16 +23,9 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 def _login_page(request: Request, runtime: RuntimeDep, *, error: str | None = None,
                 email: str = "", status_code: int = 200) -> Response:  # fmt: skip
-    basis, fresh = security.anonymous_basis(request)
-    response = render(
-        request, "login.html", status_code=status_code, error=error, email=email,
-        csrf_token=security.csrf_token_for(runtime.settings.secret_key, basis),
-    )  # fmt: skip
-    if fresh:
-        security.set_cookie(
-            response, request, runtime.settings.public_url, security.ANON_COOKIE, basis
-        )
-    return response
+    return anonymous_form(
+        request, runtime, "login.html", status_code=status_code, error=error, email=email
+    )
 
 
 @router.get("/login")
@@ -35,14 +35,7 @@ async def login_form(request: Request, runtime: RuntimeDep) -> Response:
 
 @router.post("/login")
 async def login(request: Request, runtime: RuntimeDep) -> Response:
-    form = await request.form()
-    presented = form.get(security.CSRF_FIELD)
-    if not security.csrf_valid(
-        runtime.settings.secret_key,
-        request.cookies.get(security.ANON_COOKIE),
-        presented if isinstance(presented, str) else None,
-    ):
-        raise CsrfRejected
+    form = await checked_anonymous_form(request, runtime)
     email = field(form, "email", 254)
     password = form.get("password")
     if not email or not isinstance(password, str) or not password:

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from pesaswitch.dashboard import security
-from pesaswitch.dashboard.web import CsrfRejected, field, render
+from pesaswitch.dashboard.web import anonymous_form, checked_anonymous_form, field, render
 from pesaswitch.errors import NotFound, PesaswitchError
 from pesaswitch.kit.ids import new_token
 from pesaswitch.links import service as links
@@ -52,17 +51,10 @@ def _status_path(runtime: Runtime, slug: str, payment_id: str) -> str:
 def _form(request: Request, runtime: Runtime, link: PaymentLink, merchant: str, *,
           error: str | None = None, phone: str = "", amount: str = "",
           status_code: int = 200) -> Response:  # fmt: skip
-    basis, fresh = security.anonymous_basis(request)
-    response = render(
-        request, "pay.html", status_code=status_code, link=link, merchant=merchant,
+    return anonymous_form(
+        request, runtime, "pay.html", status_code=status_code, link=link, merchant=merchant,
         error=error, phone=phone, amount=amount, nonce=new_token(12),
-        csrf_token=security.csrf_token_for(runtime.settings.secret_key, basis),
     )  # fmt: skip
-    if fresh:
-        security.set_cookie(
-            response, request, runtime.settings.public_url, security.ANON_COOKIE, basis
-        )
-    return response
 
 
 @router.get("/{slug}")
@@ -76,14 +68,7 @@ async def pay_page(slug: str, request: Request, runtime: RuntimeDep) -> Response
 async def pay(slug: str, request: Request, runtime: RuntimeDep) -> Response:
     async with runtime.sessionmaker() as session:
         link, account = await links.open_link(session, slug=slug[:32])
-    form = await request.form()
-    presented = form.get(security.CSRF_FIELD)
-    if not security.csrf_valid(
-        runtime.settings.secret_key,
-        request.cookies.get(security.ANON_COOKIE),
-        presented if isinstance(presented, str) else None,
-    ):
-        raise CsrfRejected
+    form = await checked_anonymous_form(request, runtime)
     phone, raw_amount = field(form, "phone", 32), field(form, "amount", 12)
     nonce = field(form, "nonce", 32)
 

@@ -103,6 +103,33 @@ async def checked_form(request: Request, runtime: Runtime, viewer: Viewer) -> Fo
     return form
 
 
+def anonymous_form(
+    request: Request, runtime: Runtime, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A form for someone not signed in (sign-in, the hosted payment page), with its CSRF
+    token bound to the ``ps_csrf`` cookie, issued here when the browser has none."""
+    basis, fresh = security.anonymous_basis(request)
+    token = security.csrf_token_for(runtime.settings.secret_key, basis)
+    response = render(request, template, status_code=status_code, csrf_token=token, **context)
+    if fresh:
+        security.set_cookie(
+            response, request, runtime.settings.public_url, security.ANON_COOKIE, basis
+        )
+    return response
+
+
+async def checked_anonymous_form(request: Request, runtime: Runtime) -> FormData:
+    form = await request.form()
+    presented = form.get(security.CSRF_FIELD)
+    if not security.csrf_valid(
+        runtime.settings.secret_key,
+        request.cookies.get(security.ANON_COOKIE),
+        presented if isinstance(presented, str) else None,
+    ):
+        raise CsrfRejected
+    return form
+
+
 def field(form: FormData, name: str, limit: int = 500) -> str:
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
