@@ -1,7 +1,7 @@
 """Imports every model so that metadata (Alembic, tests) sees all tables."""
 
 from pesaswitch.accounts.models import Account, ApiKey, Channel, Credential, SigningKey
-from pesaswitch.dashboard.models import DashboardSession, User
+from pesaswitch.dashboard.models import DashboardSession, LoginThrottle, User
 from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
 from pesaswitch.links.models import PaymentLink
 from pesaswitch.payments.models import DarajaCallback, Payment
@@ -23,6 +23,7 @@ __all__ = [
     "IdempotencyKey",
     "JournalEntry",
     "LedgerAccount",
+    "LoginThrottle",
     "Payment",
     "PaymentLink",
     "Payout",

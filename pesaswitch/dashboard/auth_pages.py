@@ -46,7 +46,10 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     # The failure counter must be committed even when the password is wrong.
     async with transaction(runtime.sessionmaker) as session:
         try:
-            signed = await users.sign_in(session, email=email, password=password[:1024])
+            signed = await users.sign_in(
+                session, email=email, password=password[:1024],
+                client=request.client.host if request.client else "unknown",
+            )  # fmt: skip
         except (AuthenticationFailed, TooManyRequests) as exc:
             failure = exc
     if failure is not None:

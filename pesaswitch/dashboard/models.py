@@ -43,3 +43,14 @@ class DashboardSession(Base):
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Wrong passwords from one client address in the current window: the per-user
+    lockout alone would let one address try a password against many emails."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime]

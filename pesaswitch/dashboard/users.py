@@ -13,17 +13,20 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account
-from pesaswitch.dashboard.models import DashboardSession, User
+from pesaswitch.dashboard.models import DashboardSession, LoginThrottle, User
+from pesaswitch.db import insert_ignoring_conflict
 from pesaswitch.errors import AuthenticationFailed, Conflict, TooManyRequests, ValidationFailed
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id, new_token
 
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
+# Per client address, whatever the email: enough for an office behind one NAT.
+MAX_FAILURES_PER_CLIENT = 20
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 10
 
@@ -91,19 +94,28 @@ def _password_matches(stored_hash: str, password: str) -> bool:
         return False
 
 
-async def sign_in(session: AsyncSession, *, email: str, password: str) -> SignedIn:
-    """A new session for the right password; wrong ones count towards a lockout.
+async def sign_in(
+    session: AsyncSession, *, email: str, password: str, client: str = "unknown"
+) -> SignedIn:
+    """A new session for the right password; wrong ones count towards a lockout of the
+    user and a throttle of the client address.
 
-    The failure counter is bumped by a conditional UPDATE in the caller's transaction,
-    which must be committed even when this raises (see ``auth_pages.login``)."""
+    The counters are bumped by UPDATEs in the caller's transaction, which must be
+    committed even when this raises (see ``auth_pages.login``)."""
     now = utcnow()
+    throttle_key = f"client:{client}"[:80]
+    blocked_until = await _client_blocked_until(session, key=throttle_key, now=now)
+    if blocked_until is not None:
+        raise LoginLocked(headers={"Retry-After": str(_seconds_until(blocked_until, now))})
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None:
         _password_matches(_UNKNOWN_USER_HASH, password)
+        await _count_client_failure(session, key=throttle_key, now=now)
         raise AuthenticationFailed("Wrong email or password")
     if user.locked_until is not None and user.locked_until > now:
         raise LoginLocked(headers={"Retry-After": str(_seconds_until(user.locked_until, now))})
     if not _password_matches(user.password_hash, password):
+        await _count_client_failure(session, key=throttle_key, now=now)
         failures = user.failed_logins + 1
         locked = now + LOCKOUT if failures >= MAX_FAILED_LOGINS else None
         await session.execute(
@@ -136,6 +148,34 @@ async def sign_in(session: AsyncSession, *, email: str, password: str) -> Signed
     )
     await session.flush()
     return SignedIn(user, token)
+
+
+async def _client_blocked_until(
+    session: AsyncSession, *, key: str, now: datetime
+) -> datetime | None:
+    row = await session.get(LoginThrottle, key, populate_existing=True)
+    if row is None or row.failures < MAX_FAILURES_PER_CLIENT:
+        return None
+    until = row.window_started_at + LOCKOUT
+    return until if until > now else None
+
+
+async def _count_client_failure(session: AsyncSession, *, key: str, now: datetime) -> None:
+    """One more failure in the client's window, or the first of a new window; a single
+    UPDATE, so racing wrong passwords are all counted."""
+    if await insert_ignoring_conflict(
+        session, LoginThrottle, key=key, failures=1, window_started_at=now
+    ):
+        return
+    stale = LoginThrottle.window_started_at <= now - LOCKOUT
+    await session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(
+            failures=case((stale, 1), else_=LoginThrottle.failures + 1),
+            window_started_at=case((stale, now), else_=LoginThrottle.window_started_at),
+        )
+    )
 
 
 def _seconds_until(moment: datetime, now: datetime) -> int:

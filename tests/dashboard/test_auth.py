@@ -169,3 +169,22 @@ async def test_expired_sessions_are_refused_and_swept_at_the_next_sign_in(
     async with sessions() as session:
         assert await session.get(DashboardSession, token) is None
     await engine.dispose()
+
+
+async def test_one_client_address_guessing_across_emails_is_throttled(
+    dashboard: Gateway,
+) -> None:
+    merchant = await create_merchant(dashboard.settings)
+    email = f"target-{merchant.account_id.lower()}@example.com"
+    await make_user(dashboard, email=email, account_id=merchant.account_id)
+    transport = httpx.ASGITransport(app=dashboard.app, client=("198.51.100.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as guesser:
+        for n in range(users.MAX_FAILURES_PER_CLIENT):
+            response = await sign_in(guesser, f"guess-{n}@example.com", "password-guess")
+            assert response.status_code == 401
+        blocked = await sign_in(guesser, email, PASSWORD)
+        assert blocked.status_code == 429
+        assert int(blocked.headers["retry-after"]) > 0
+    # Another address is not affected, and the user was never locked.
+    async with browser(dashboard) as client:
+        assert (await sign_in(client, email)).status_code == 303
