@@ -137,3 +137,66 @@ async def preload(settings: Settings, *, account_id: str, channel_id: int, count
 
 def run_preload(settings: Settings, *, account_id: str, channel_id: int, count: int) -> float:
     return asyncio.run(preload(settings, account_id=account_id, channel_id=channel_id, count=count))
+
+
+# The hot paths' statements, as the services issue them, with the account's own values.
+HOT_PATHS = {
+    "status: payment by id": "SELECT * FROM payments WHERE id = :payment AND account_id = :account",
+    "callback: payment by token": "SELECT * FROM payments WHERE callback_token = :token",
+    "initiate: default channel": (
+        "SELECT * FROM channels WHERE account_id = :account AND is_active AND is_default"
+    ),
+    "initiate: idempotency key": (
+        "SELECT * FROM idempotency_keys WHERE account_id = :account AND key = 'k-1'"
+    ),
+    "callback: ledger accounts": ("SELECT * FROM ledger_accounts WHERE key IN (:fees, :wallet)"),
+    "reconciler: due payments": (
+        "SELECT id FROM payments WHERE status = 'pending' AND next_query_at IS NOT NULL "
+        "AND next_query_at <= now() AND checkout_request_id IS NOT NULL "
+        "ORDER BY next_query_at LIMIT 50 FOR UPDATE SKIP LOCKED"
+    ),
+    "outbox: due deliveries": (
+        "SELECT id, endpoint_id, url FROM deliveries WHERE status = 'pending' "
+        "AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 128 "
+        "FOR UPDATE SKIP LOCKED"
+    ),
+    "stk: window failures": (
+        "SELECT count(*) FROM (SELECT id FROM payments WHERE account_id = :account "
+        "AND status IN ('failed', 'cancelled', 'expired') "
+        "AND finalized_at >= now() - interval '6 hours' LIMIT 1000) AS f"
+    ),
+    "list: newest completed": (
+        "SELECT * FROM payments WHERE account_id = :account AND status = 'completed' "
+        "ORDER BY id DESC LIMIT 101"
+    ),
+}
+
+
+async def explain(settings: Settings, *, account_id: str) -> dict[str, str]:
+    """EXPLAIN (ANALYZE) of each hot-path statement on PostgreSQL: the plan's first line
+    and whether it used an index, in one string per statement."""
+    engine = create_engine(settings)
+    plans: dict[str, str] = {}
+    try:
+        async with engine.connect() as conn:
+            params = {
+                "account": account_id,
+                "payment": "pay_00" + "500000".zfill(24),
+                "token": "hist-token-" + "500000".zfill(9),
+                "fees": "fees:KES",
+                "wallet": f"wallet:{account_id}:KES",
+            }
+            for name, sql in HOT_PATHS.items():
+                rows = await conn.execute(text(f"EXPLAIN (ANALYZE, BUFFERS OFF) {sql}"), params)
+                lines = [str(r[0]).strip() for r in rows]
+                scans = [ln for ln in lines if "Scan" in ln]
+                took = next((ln for ln in lines if ln.startswith("Execution Time")), "")
+                plans[name] = "; ".join([*(s.split("  (")[0] for s in scans), took])
+            await conn.rollback()  # FOR UPDATE locks from EXPLAIN ANALYZE
+    finally:
+        await engine.dispose()
+    return plans
+
+
+def run_explain(settings: Settings, *, account_id: str) -> dict[str, str]:
+    return asyncio.run(explain(settings, account_id=account_id))

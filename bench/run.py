@@ -29,7 +29,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from bench.monitor import Monitor, PgWaits, find_postmaster
-from bench.preload import run_preload
+from bench.preload import run_explain, run_preload
 from bench.report import Report, inherited_settings
 from bench.scenarios import Options, Runner
 from bench.soak import soak
@@ -56,6 +56,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="load generator processes sharing the concurrency")  # fmt: skip
     parser.add_argument("--e2e-timeout", type=float, default=180.0,
                         help="seconds the end-to-end scenario may take in all")  # fmt: skip
+    parser.add_argument("--one-port", action="store_true",
+                        help="with --api-procs N: one `serve --workers N` (callbacks spread "
+                             "too) instead of N processes on N ports")  # fmt: skip
     parser.add_argument("--preload", type=int, default=0,
                         help="historical payments written in bulk first")  # fmt: skip
     parser.add_argument("--soak", type=float, default=0.0,
@@ -118,7 +121,13 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
     }  # fmt: skip
     if inherited_settings():
         setup["inherited settings"] = " ".join(f"{k}={v}" for k, v in inherited_settings().items())
-    if args.api_procs > 1:
+    if args.api_procs > 1 and args.one_port:
+        setup["api procs"] = (
+            f"one `pesaswitch serve --workers {args.api_procs}` on one port: the kernel "
+            "spreads connections, Daraja callbacks included, over the processes (measured "
+            "as gateway0..N-1; the supervisor is not counted)"
+        )
+    elif args.api_procs > 1:
         setup["api procs"] = (
             f"`pesaswitch serve` has no multi-process option: {args.api_procs} serve processes "
             "on as many ports; the load generator spreads requests round-robin across them. "
@@ -131,7 +140,7 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         else:
             database_url, postmaster = f"sqlite+aiosqlite:///{logs / 'bench.db'}", None
         running = stack.enter_context(
-            running_stack(database_url, logs, args.api_procs, args.workers)
+            running_stack(database_url, logs, args.api_procs, args.workers, one_port=args.one_port)
         )
         if args.preload:
             took = run_preload(
@@ -143,6 +152,13 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
                 f"{args.preload:,} historical completed payments (with their events, "
                 f"deliveries and ledger entries) written in bulk in {took:.0f} s, then ANALYZE"
             )
+            if args.db == "postgres":
+                plans = run_explain(
+                    Settings(database_url=database_url, secret_key=SECRET),
+                    account_id=running.account_id,
+                )
+                for name, plan in plans.items():
+                    setup[f"EXPLAIN {name}"] = plan
         monitor = Monitor(running.pids(), postmaster)
         monitor.start()
         stack.callback(monitor.stop)  # before the processes stop (LIFO), so VmHWM is there

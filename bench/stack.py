@@ -21,6 +21,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 
+from bench.monitor import child_pids
 from tests.support.processes import PESASWITCH, Process, free_port
 
 SECRET = "benchmark-secret-key-0123456789"
@@ -38,6 +39,9 @@ class Stack:
     account_id: str = ""
     channel_id: int = 0
     processes: dict[str, Process] = field(default_factory=dict)
+    # With one port: the API processes `serve --workers N` forked, measured one by one
+    # in place of their supervisor (which only watches them).
+    workers_of: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def auth(self) -> tuple[tuple[str, str], ...]:
@@ -63,7 +67,14 @@ class Stack:
         return asyncio.run(query())
 
     def pids(self) -> dict[str, int]:
-        return {name: p.popen.pid for name, p in self.processes.items()}
+        pids = {}
+        for name, p in self.processes.items():
+            children = self.workers_of.get(name)
+            if children:
+                pids.update({f"gateway{n}": pid for n, pid in enumerate(children)})
+            else:
+                pids[name] = p.popen.pid
+        return pids
 
     def dead(self) -> list[str]:
         """Processes that have exited (with their exit code)."""
@@ -97,6 +108,20 @@ def _cli(args: list[str], env: dict[str, str], log: Path) -> str:
     return done.stdout
 
 
+def _api_workers(supervisor: int) -> list[int]:
+    """The API processes uvicorn spawned (``spawn_main`` in their command line), not its
+    multiprocessing helpers (the resource tracker)."""
+    found = []
+    for pid in child_pids(supervisor):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"spawn_main" in cmdline:
+            found.append(pid)
+    return found
+
+
 def _wait_started(process: Process, seconds: float) -> None:
     """For processes without an HTTP port (workers): still alive after ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -107,7 +132,9 @@ def _wait_started(process: Process, seconds: float) -> None:
 
 
 @contextmanager
-def running_stack(database_url: str, logs: Path, api_procs: int, workers: int) -> Iterator[Stack]:
+def running_stack(
+    database_url: str, logs: Path, api_procs: int, workers: int, *, one_port: bool = False
+) -> Iterator[Stack]:
     base_env = {
         "PESASWITCH_DATABASE_URL": database_url,
         "PESASWITCH_SECRET_KEY": SECRET,
@@ -121,7 +148,9 @@ def running_stack(database_url: str, logs: Path, api_procs: int, workers: int) -
     stack.account_id, stack.channel_id = account["account_id"], account["default_channel_id"]
 
     sim_port, receiver_port = free_port(), free_port()
-    ports = [free_port() for _ in range(api_procs)]
+    # One port: `serve --workers N`, the kernel spreads connections (the callbacks too)
+    # over the processes, as a load balancer would. Else N serve processes on N ports.
+    ports = [free_port() for _ in range(1 if one_port else api_procs)]
     stack.simulator_url = f"http://{HOST}:{sim_port}"
     stack.receiver_url = f"http://{HOST}:{receiver_port}"
     stack.gateways = [f"http://{HOST}:{port}" for port in ports]
@@ -161,14 +190,25 @@ def running_stack(database_url: str, logs: Path, api_procs: int, workers: int) -
             {},
         )  # fmt: skip
         for n, port in enumerate(ports):
-            start(f"gateway{n}", [PESASWITCH, "serve", "--host", HOST, "--port", str(port)],
-                  gateway_env)  # fmt: skip
+            extra = ["--workers", str(api_procs)] if one_port else []
+            start(f"gateway{n}", [PESASWITCH, "serve", "--host", HOST, "--port", str(port),
+                                  *extra], gateway_env)  # fmt: skip
         for n in range(workers):
             start(f"worker{n}", [PESASWITCH, "worker"], gateway_env)
         simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=60)
         receiver.wait_http(f"{stack.receiver_url}/count", timeout=60)
         for n, url in enumerate(stack.gateways):
             stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=60)
+        if one_port:
+            supervisor = stack.processes["gateway0"].popen.pid
+            deadline = time.monotonic() + 60
+            while len(found := _api_workers(supervisor)) < api_procs:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"serve --workers {api_procs} started {len(found)}")
+                time.sleep(0.2)
+            stack.workers_of["gateway0"] = sorted(found)
+            # /healthz answered from one of them; the others start alongside it.
+            time.sleep(3.0)
         for n in range(workers):
             _wait_started(stack.processes[f"worker{n}"], 1.0)
         yield stack
