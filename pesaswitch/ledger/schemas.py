@@ -60,6 +60,12 @@ class LedgerEntryOut(BaseModel):
     @classmethod
     def render(cls, item: EntryLines) -> LedgerEntryOut:
         entry = item.entry
+        # A wallet is several rows (ledger/service.py, "Shards"); the merchant sees one
+        # wallet line per entry, as the movement it is.
+        merged: dict[tuple[str, str], int] = {}
+        for posting, account in item.lines:
+            side = (account.kind, account.currency)
+            merged[side] = merged.get(side, 0) + posting.amount
         return cls(
             id=entry.id,
             kind=entry.kind,
@@ -67,7 +73,7 @@ class LedgerEntryOut(BaseModel):
             reference=entry.reference,
             created_at=isoformat(entry.created_at),
             postings=[
-                PostingOut(account=account.kind, currency=account.currency, amount=p.amount)
-                for p, account in item.lines
+                PostingOut(account=kind, currency=currency, amount=amount)
+                for (kind, currency), amount in merged.items()
             ],
         )

@@ -16,11 +16,13 @@ from pesaswitch.accounts.models import Environment
 from pesaswitch.db import transaction
 from pesaswitch.errors import InsufficientFunds
 from pesaswitch.kit.ids import new_id
+from pesaswitch.kit.pagination import PageParams
 from pesaswitch.ledger import service
 from pesaswitch.ledger.fees import collection_fee
 from pesaswitch.ledger.flows import credit_collection, release_payout, reserve_payout
 from pesaswitch.ledger.models import LedgerAccount, LedgerAccountKind
 from pesaswitch.ledger.policy import SHARDS
+from pesaswitch.ledger.schemas import LedgerEntryOut
 from tests.ledger.helpers import (
     assert_sound,
     fees_balance,
@@ -168,6 +170,14 @@ async def test_a_payout_takes_from_several_wallet_shards_and_never_overdraws(
         "reserved": amount,
     }
     assert min(await wallet_shards(sessions, account_id)) >= 0
+
+    # The merchant sees one wallet line for it, whatever shards it took from.
+    async with sessions() as session:
+        rows = await service.list_entries(
+            session, account_id=account_id, page=PageParams(limit=1, starting_after=None)
+        )
+    shown = LedgerEntryOut.render(rows[0]).postings
+    assert [(p.account, p.amount) for p in shown] == [("wallet", -amount), ("payout_hold", amount)]
 
     # A repeat of the same reservation moves nothing, however the shards now split.
     async with transaction(sessions) as session:
