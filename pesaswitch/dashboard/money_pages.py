@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pesaswitch.dashboard.web import ViewerDep, chrome, own_account, render
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.ledger import service as ledger
+from pesaswitch.ledger.schemas import LedgerEntryOut
 from pesaswitch.payouts import service as payouts
 from pesaswitch.runtime import RuntimeDep
 
@@ -48,7 +49,9 @@ async def wallet(
         )
         context = await chrome(session, viewer)
     next_after = entries[PAGE - 1].entry.id if len(entries) > PAGE else None
+    # One line per kind of account, as the API shows it (a wallet is several shards).
+    lines = [(e.entry, LedgerEntryOut.render(e).postings) for e in entries[:PAGE]]
     return render(
-        request, "wallet.html", balances=balances, entries=entries[:PAGE],
+        request, "wallet.html", balances=balances, entries=lines,
         next_after=next_after, first_page=after is None, **context,
     )  # fmt: skip

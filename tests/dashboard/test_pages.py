@@ -237,3 +237,5 @@ async def test_wallet_shows_the_balance_and_entries(
     assert 0 < kes <= 500  # the collection, less the operator's fee
     assert paid["id"] in page
     assert f'id="available-KES">KES {kes:,}<' in page
+    # The collection's entry, one wallet line (however many shards the wallet has).
+    assert page.count(f"wallet +{kes} KES") == 1
