@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
@@ -20,7 +20,8 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
-from pesaswitch.errors import PayloadTooLarge, install_handlers, problem_response
+from pesaswitch.errors import install_handlers
+from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
@@ -115,16 +116,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # never in daraja_mode sandbox or production.
         app.mount("/simulator", runtime.simulator.phone_app)
 
-    max_body = settings.max_body_bytes
-
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_body):
-            return problem_response(PayloadTooLarge(f"At most {max_body} bytes are accepted"))
-        return await call_next(request)
+    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_body_bytes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
