@@ -1,6 +1,7 @@
 """Where Daraja calls back. Callbacks are unsigned and sent once (daraja.md §3), so:
-an unguessable per-payment token in the URL, the raw body stored before anything else,
-and an answer that is quick and always 200 for a callback we could read.
+an unguessable per-payment token in the URL, the raw body stored in the transaction that
+acts on it (before the event and the ledger entry), and an answer that is quick and
+always 200 for a callback we could read.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pesaswitch.daraja.wire import MalformedCallback, parse_stk_callback
 from pesaswitch.db import transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
 from pesaswitch.payments import service
-from pesaswitch.payments.service import ResultSource
 from pesaswitch.runtime import RuntimeDep
 
 log = structlog.get_logger(__name__)
@@ -33,29 +33,23 @@ async def stk_callback(token: str, request: Request, runtime: RuntimeDep) -> JSO
         raise PayloadTooLarge()
     source_ip = request.client.host if request.client else None
     text = raw.decode("utf-8", errors="replace")
-    async with transaction(runtime.sessionmaker) as session:
-        payment = await service.find_by_callback_token(session, token=token[:64])
-        if payment is None:
-            raise NotFound("Unknown callback")
-        try:
-            result = parse_stk_callback(json.loads(text))
-        except (ValueError, MalformedCallback) as exc:
+    try:
+        result = parse_stk_callback(json.loads(text))
+    except (ValueError, MalformedCallback) as exc:
+        async with transaction(runtime.sessionmaker) as session:
+            payment = await service.find_by_callback_token(session, token=token[:64])
+            if payment is None:
+                raise NotFound("Unknown callback") from exc
             await service.store_callback(
                 session, payment_id=payment.id, body=text, source_ip=source_ip, outcome="invalid"
             )
-            log.warning("daraja.callback.invalid", payment_id=payment.id, error=str(exc))
-            error = BadRequest(f"Not a valid STK callback: {exc}")
-        else:
-            applied = await service.apply_result(
-                session, payment=payment, result=result, source=ResultSource.CALLBACK
-            )
-            await service.store_callback(
-                session,
-                payment_id=payment.id,
-                body=text,
-                source_ip=source_ip,
-                outcome=applied.outcome.value,
-            )
-            return JSONResponse(ACCEPTED)
-    # Raised after the transaction so the invalid body stays recorded.
-    raise error
+        log.warning("daraja.callback.invalid", payment_id=payment.id, error=str(exc))
+        # Raised after the transaction so the invalid body stays recorded.
+        raise BadRequest(f"Not a valid STK callback: {exc}") from exc
+    async with transaction(runtime.sessionmaker) as session:
+        applied = await service.apply_callback(
+            session, token=token[:64], result=result, body=text, source_ip=source_ip
+        )
+        if applied is None:
+            raise NotFound("Unknown callback")
+    return JSONResponse(ACCEPTED)

@@ -75,11 +75,19 @@ async def credit_collection(
     )
 
 
-async def credit_payment(session: AsyncSession, *, payment: Payment) -> JournalEntry | None:
+async def credit_payment(
+    session: AsyncSession, *, payment: Payment, channel_kind: str | None = None
+) -> JournalEntry | None:
     """Credit a completed payment when it came through a wallet channel (the gateway's own
-    shortcode). Payments to a merchant's own till, paybill or bank move no wallet money."""
-    channel = await session.get(Channel, payment.channel_id)
-    if channel is None or channel.kind != ChannelKind.WALLET.value:
+    shortcode). Payments to a merchant's own till, paybill or bank move no wallet money.
+
+    ``channel_kind``: the payment's channel's kind when the caller has it already (the
+    callback reads it with its UPDATE); otherwise it is looked up.
+    """
+    if channel_kind is None:
+        channel = await session.get(Channel, payment.channel_id)
+        channel_kind = channel.kind if channel is not None else None
+    if channel_kind != ChannelKind.WALLET.value:
         return None
     return await credit_collection(
         session, payment_id=payment.id, account_id=payment.account_id, amount=payment.amount,

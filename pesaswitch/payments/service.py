@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import Select, Update, case, func, or_, select, update
+from sqlalchemy import Select, Table, Update, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel
@@ -29,6 +30,10 @@ from pesaswitch.webhooks.models import EventType
 from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
+
+# The tables, for plain Core INSERTs where nothing needs the ORM's unit of work.
+_PAYMENTS = cast(Table, Payment.__table__)
+_CALLBACKS = cast(Table, DarajaCallback.__table__)
 
 
 EVENT_FOR_STATUS = {
@@ -68,25 +73,22 @@ async def create_pending_payment(
     dialect: str = "native",
     payment_id: str | None = None,
 ) -> Payment:
-    payment = Payment(
-        id=payment_id or new_id("pay"),
-        account_id=account_id,
-        channel_id=channel.id,
-        amount=data.amount,
-        phone=phone,
-        reference=new_reference(),
-        external_reference=data.reference,
-        description=data.description,
-        customer_name=data.customer_name,
-        callback_url=data.callback_url,
-        metadata_=data.metadata,
-        dialect=dialect,
-        status=PaymentStatus.PENDING.value,
-        push_state=PushState.SENDING.value,
-        callback_token=new_token(24),
-    )
-    session.add(payment)
-    await session.flush()
+    """Insert the payment; the returned object is not in the session (nothing reads it
+    back through the ORM, and a Core INSERT skips the unit of work's flush)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "id": payment_id or new_id("pay"), "account_id": account_id, "channel_id": channel.id,
+        "amount": data.amount, "currency": "KES", "phone": phone, "reference": new_reference(),
+        "external_reference": data.reference, "description": data.description,
+        "customer_name": data.customer_name, "callback_url": data.callback_url,
+        "metadata_": data.metadata, "dialect": dialect, "status": PaymentStatus.PENDING.value,
+        "push_state": PushState.SENDING.value, "callback_token": new_token(24),
+        "query_attempts": 0, "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    payment = Payment(**values)
+    # The table, not the entity: a plain Core INSERT (column "metadata" is ``metadata_``).
+    values["metadata"] = values.pop("metadata_")
+    await session.execute(insert(_PAYMENTS).values(**values))
     return payment
 
 
@@ -260,31 +262,14 @@ async def apply_result(
         update(Payment)
         .where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING.value)
         .values(
-            status=status.value,
-            result_code=result.result_code,
-            result_desc=result.result_desc[:500],
-            mpesa_receipt=result.receipt,
-            transaction_date=result.transaction_date,
             checkout_request_id=payment.checkout_request_id or result.checkout_request_id,
             merchant_request_id=payment.merchant_request_id or result.merchant_request_id,
-            settled_by=source.value,
-            next_query_at=None,
-            finalized_at=now,
-            updated_at=now,
+            **_final_values(result, source, now),
         ),
     )
     if updated is not None:
-        current = updated
-        log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
-        await _emit_final_event(session, current)
-        await record_stk_outcome(
-            session, account_id=current.account_id, phone=current.phone,
-            succeeded=status is PaymentStatus.COMPLETED, now=now,
-        )  # fmt: skip
-        if status is PaymentStatus.COMPLETED:
-            # Wallet channels credit the wallet, once per receipt, in this transaction.
-            await credit_payment(session, payment=current)
-        return ApplyResult(Applied.APPLIED, current)
+        await _settled(session, updated, status, source, now)
+        return ApplyResult(Applied.APPLIED, updated)
     current = await reload(session, payment.id)
     if current.status == status.value and current.result_code == result.result_code:
         return ApplyResult(Applied.DUPLICATE, current)
@@ -299,6 +284,91 @@ async def apply_result(
     return ApplyResult(Applied.CONFLICT, current)
 
 
+def _final_values(result: StkResult, source: ResultSource, now: datetime) -> dict[str, Any]:
+    return {
+        "status": result.outcome.value, "result_code": result.result_code,
+        "result_desc": result.result_desc[:500], "mpesa_receipt": result.receipt,
+        "transaction_date": result.transaction_date, "settled_by": source.value,
+        "next_query_at": None, "finalized_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+async def _settled(
+    session: AsyncSession,
+    payment: Payment,
+    status: PaymentStatus,
+    source: ResultSource,
+    now: datetime,
+    channel_kind: str | None = None,
+) -> None:
+    """What follows a final status set by this transaction: the event, the STK outcome and
+    (completed, wallet channel) the ledger entry, all committing with the status."""
+    log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
+    await _emit_final_event(session, payment)
+    await record_stk_outcome(
+        session, account_id=payment.account_id, phone=payment.phone,
+        succeeded=status is PaymentStatus.COMPLETED, now=now,
+    )  # fmt: skip
+    if status is PaymentStatus.COMPLETED:
+        # Wallet channels credit the wallet, once per receipt, in this transaction.
+        await credit_payment(session, payment=payment, channel_kind=channel_kind)
+
+
+async def apply_callback(
+    session: AsyncSession, *, token: str, result: StkResult, body: str, source_ip: str | None
+) -> ApplyResult | None:
+    """Apply a parsed STK callback to the payment with ``token`` and store the raw body;
+    None (nothing stored) when no payment has that token.
+
+    The usual case — pending, and Daraja's CheckoutRequestID and amount agree — is one
+    UPDATE … WHERE callback_token AND status = 'pending' AND they agree, RETURNING the
+    payment and its channel's kind: no SELECT before it, none for the channel after. Any
+    other case finds no row and is decided by ``apply_result`` on the row as read.
+    The raw body is stored right after the UPDATE, before the event and the ledger entry,
+    so the ledger's balance rows are not held locked across that INSERT too.
+    """
+    status = PaymentStatus(result.outcome.value)
+    assert status.is_final, "only final results are applied"
+    conditions = [Payment.callback_token == token, Payment.status == PaymentStatus.PENDING.value]
+    values = _final_values(result, ResultSource.CALLBACK, utcnow())
+    if result.checkout_request_id is not None:
+        conditions.append(
+            or_(
+                Payment.checkout_request_id.is_(None),
+                Payment.checkout_request_id == result.checkout_request_id,
+            )
+        )
+        values["checkout_request_id"] = result.checkout_request_id  # NULL or already this
+    if result.merchant_request_id is not None:
+        values["merchant_request_id"] = func.coalesce(
+            Payment.merchant_request_id, result.merchant_request_id
+        )
+    if status is PaymentStatus.COMPLETED and result.amount is not None:
+        conditions.append(Payment.amount == result.amount)
+    channel_kind = select(Channel.kind).where(Channel.id == Payment.channel_id).scalar_subquery()
+    row = (
+        await session.execute(
+            update(Payment).where(*conditions).values(**values).returning(Payment, channel_kind),
+            execution_options={"populate_existing": True, "synchronize_session": False},
+        )
+    ).first()
+    if row is None:
+        payment = await find_by_callback_token(session, token=token)
+        if payment is None:
+            return None
+        applied = await apply_result(
+            session, payment=payment, result=result, source=ResultSource.CALLBACK
+        )
+        await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
+                             outcome=applied.outcome.value)  # fmt: skip
+        return applied
+    payment, kind = row._tuple()
+    await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
+                         outcome=Applied.APPLIED.value)  # fmt: skip
+    await _settled(session, payment, status, ResultSource.CALLBACK, values["finalized_at"], kind)
+    return ApplyResult(Applied.APPLIED, payment)
+
+
 async def find_by_callback_token(session: AsyncSession, *, token: str) -> Payment | None:
     payment: Payment | None = await session.scalar(
         select(Payment).where(Payment.callback_token == token)
@@ -309,10 +379,12 @@ async def find_by_callback_token(session: AsyncSession, *, token: str) -> Paymen
 async def store_callback(
     session: AsyncSession, *, payment_id: str, body: str, source_ip: str | None, outcome: str
 ) -> None:
-    session.add(
-        DarajaCallback(payment_id=payment_id, body=body, source_ip=source_ip, outcome=outcome)
-    )
-    await session.flush()
+    await session.execute(
+        insert(_CALLBACKS).values(
+            payment_id=payment_id, body=body, source_ip=source_ip, outcome=outcome,
+            received_at=utcnow(),
+        )
+    )  # fmt: skip
 
 
 def _naive_utc(value: datetime) -> datetime:

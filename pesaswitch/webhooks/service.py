@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
@@ -42,7 +42,12 @@ async def record_event(
     callback_url: str | None = None,
     callback_dialect: str = formats.NATIVE,
 ) -> Event:
-    """Write the event and one delivery per destination, in the caller's transaction."""
+    """Write the event and one delivery per destination, in the caller's transaction.
+
+    Core INSERTs and a SELECT of the endpoints' columns, not ORM objects and a flush: this
+    runs once per settled payment, and the unit of work cost more CPU than the three
+    statements themselves. The returned event is not in the session.
+    """
     now = utcnow()
     event_id = new_id("evt")
     payload = json.dumps(
@@ -53,25 +58,44 @@ async def record_event(
         id=event_id, account_id=account_id, type=event_type.value, object_id=object_id,
         payload=payload, created_at=now,
     )  # fmt: skip
-    session.add(event)
-    endpoints = await session.scalars(
-        select(WebhookEndpoint).where(
+    endpoints = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.style,
+               WebhookEndpoint.event_types)
+        .where(
             WebhookEndpoint.account_id == account_id,
             WebhookEndpoint.enabled,
             WebhookEndpoint.deleted_at.is_(None),
         )
-    )
-    for endpoint in endpoints:
-        if endpoint.wants(event_type.value):
-            body = formats.render_for_endpoint(endpoint.style, event_type.value, data)
-            session.add(_delivery(event, endpoint.url, endpoint.id, body))
+    )  # fmt: skip
+    deliveries = [
+        _delivery_row(event, url, endpoint_id, formats.render_for_endpoint(style, event.type, data))
+        for endpoint_id, url, style, event_types in endpoints.tuples()
+        if event_types is None or event.type in event_types
+    ]
     if callback_url:
         body = formats.render_callback(callback_dialect, event_type.value, data)
-        delivery = _delivery(event, callback_url, None, body)
-        delivery.format = None if body is None else callback_dialect
-        session.add(delivery)
-    await session.flush()
+        delivery = _delivery_row(event, callback_url, None, body)
+        delivery["format"] = None if body is None else callback_dialect
+        deliveries.append(delivery)
+    await session.execute(insert(Event).values(
+        id=event.id, account_id=account_id, type=event.type, object_id=object_id,
+        payload=event.payload, created_at=now,
+    ))  # fmt: skip
+    if deliveries:
+        await session.execute(insert(Delivery), deliveries)
     return event
+
+
+def _delivery_row(
+    event: Event, url: str, endpoint_id: str | None, body: str | None
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": new_id("dlv"), "account_id": event.account_id, "event_id": event.id,
+        "endpoint_id": endpoint_id, "url": url, "body": body, "format": None,
+        "status": DeliveryStatus.PENDING.value, "attempt_count": 0, "next_attempt_at": now,
+        "last_status_code": None, "created_at": now, "updated_at": now,
+    }  # fmt: skip
 
 
 def _delivery(event: Event, url: str, endpoint_id: str | None, body: str | None) -> Delivery:
