@@ -41,4 +41,10 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def _runtime_dependency(request: Request) -> Runtime:
+    # Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a
+    # thread hand-off (and GIL contention) on every request for one attribute read.
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime_dependency)]

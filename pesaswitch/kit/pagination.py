@@ -19,7 +19,7 @@ class PageParams(BaseModel):
     starting_after: str | None = None
 
 
-def page_params(
+async def page_params(  # async: FastAPI would run a plain def in its thread pool
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     starting_after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> PageParams:
