@@ -16,7 +16,7 @@ from pesaswitch.accounts.service import AuthContext, authenticate
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import AuthenticationFailed, PermissionDenied
 from pesaswitch.kit import crypto
-from pesaswitch.runtime import RuntimeDep
+from pesaswitch.runtime import Runtime, RuntimeDep
 
 _BEARER_HEADERS = {"WWW-Authenticate": 'Bearer realm="pesaswitch"'}
 
@@ -31,20 +31,24 @@ async def read_auth(
             "Send 'Authorization: Bearer <key>' with a secret or public key",
             headers=_BEARER_HEADERS,
         )
-    presented, settings = credentials.strip(), runtime.settings
+    try:
+        return await authenticate_cached(runtime, credentials.strip())
+    except AuthenticationFailed as exc:
+        exc.headers = _BEARER_HEADERS
+        raise
+
+
+async def authenticate_cached(runtime: Runtime, presented: str) -> AuthContext:
+    """The key's context, from the cache when it was verified within the TTL, else looked
+    up in a read-only session and cached. Every dialect authenticates through here."""
+    settings = runtime.settings
     digest = crypto.keyed_hash(settings.secret_key, presented)
     cached = cache.get(settings.database_url, digest)
     if cached is not None:
         return cached
     generation = cache.generation  # before the read: a revocation after it wins
     async with read_sessions(runtime.sessionmaker)() as session:
-        try:
-            context = await authenticate(
-                session, secret_key=settings.secret_key, presented=presented
-            )
-        except AuthenticationFailed as exc:
-            exc.headers = _BEARER_HEADERS
-            raise
+        context = await authenticate(session, secret_key=settings.secret_key, presented=presented)
     cache.put(settings.database_url, digest, context, ttl=settings.api_key_cache_seconds,
               generation=generation)  # fmt: skip
     return context

@@ -13,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pesaswitch.accounts.service import AuthContext, authenticate
+from pesaswitch.accounts.dependencies import authenticate_cached
+from pesaswitch.accounts.service import AuthContext
 from pesaswitch.errors import (
     AuthenticationFailed,
     InvalidJson,
@@ -78,10 +79,9 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
 
 
 async def authenticate_key(runtime: Runtime, presented: str) -> AuthContext:
-    async with runtime.sessionmaker() as session:
-        return await authenticate(
-            session, secret_key=runtime.settings.secret_key, presented=presented
-        )
+    # The native API's key cache (``accounts/keycache.py``): a revocation through this
+    # process evicts the key at once, one through another within the cache's TTL.
+    return await authenticate_cached(runtime, presented)
 
 
 async def basic_auth(request: Request) -> AuthContext:
