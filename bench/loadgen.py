@@ -123,8 +123,14 @@ async def _drive(plan: Plan, bounds: Bounds, offset: int, stride: int, start_at:
             result.issued = max(result.issued, i + 1)
             url, body = plan.request(i)
             client = clients[i % len(plan.urls)]
+            sent = headers
+            if body is not None:
+                # As merchants do: each payment with its own Idempotency-Key (the reference
+                # is unique per run and payment), so the claim and the stored response are
+                # part of what is measured.
+                sent = {**headers, "Idempotency-Key": str(body["reference"])}
             try:
-                response = await client.request(plan.method, url, json=body, headers=headers)
+                response = await client.request(plan.method, url, json=body, headers=sent)
                 outcome = "ok" if response.status_code == plan.expect else str(response.status_code)
             except httpx.HTTPError as exc:
                 response, outcome = None, type(exc).__name__
