@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.daraja.wire import MalformedCallback, parse_stk_callback
 from pesaswitch.db import transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
-from pesaswitch.payments import service
+from pesaswitch.payments import callbacks, service
 from pesaswitch.runtime import RuntimeDep
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ async def stk_callback(token: str, request: Request, runtime: RuntimeDep) -> JSO
         # Raised after the transaction so the invalid body stays recorded.
         raise BadRequest(f"Not a valid STK callback: {exc}") from exc
     async with transaction(runtime.sessionmaker) as session:
-        applied = await service.apply_callback(
+        applied = await callbacks.apply_callback(
             session, token=token[:64], result=result, body=text, source_ip=source_ip
         )
         if applied is None:

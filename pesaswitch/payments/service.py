@@ -12,7 +12,19 @@ from enum import StrEnum
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Select, Table, Update, case, func, insert, or_, select, update
+from sqlalchemy import (
+    DateTime,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel
@@ -31,9 +43,10 @@ from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
 
-# The tables, for plain Core INSERTs where nothing needs the ORM's unit of work.
-_PAYMENTS = cast(Table, Payment.__table__)
-_CALLBACKS = cast(Table, DarajaCallback.__table__)
+# Plain Core INSERTs on the tables, built once: nothing needs the ORM's unit of work, and
+# building a statement per request showed in the profile (bench/README.md).
+_INSERT_PAYMENT = insert(cast(Table, Payment.__table__))
+_INSERT_CALLBACK = insert(cast(Table, DarajaCallback.__table__))
 
 
 EVENT_FOR_STATUS = {
@@ -86,9 +99,9 @@ async def create_pending_payment(
         "query_attempts": 0, "created_at": now, "updated_at": now,
     }  # fmt: skip
     payment = Payment(**values)
-    # The table, not the entity: a plain Core INSERT (column "metadata" is ``metadata_``).
+    # The table's column is "metadata" (``metadata_`` on the entity).
     values["metadata"] = values.pop("metadata_")
-    await session.execute(insert(_PAYMENTS).values(**values))
+    await session.execute(_INSERT_PAYMENT, values)
     return payment
 
 
@@ -149,30 +162,44 @@ async def count_payments(session: AsyncSession, *, account_id: str) -> int:
     return int(total or 0)
 
 
-async def record_push_accepted(
-    session: AsyncSession, *, payment_id: str, accepted: StkPushAccepted, query_after: float
-) -> Payment:
-    now = utcnow()
+def _push_accepted_statement() -> Update:
     # A callback may have settled it already (it can beat the push response): then no
     # reschedule. One statement, decided on the row as locked, and the row comes back.
-    payment = await _update_returning(
-        session,
+    return (
         update(Payment)
-        .where(Payment.id == payment_id)
+        .where(Payment.id == bindparam("payment_id"))
         .values(
-            checkout_request_id=accepted.checkout_request_id,
-            merchant_request_id=accepted.merchant_request_id,
+            checkout_request_id=bindparam("v_checkout"),
+            merchant_request_id=bindparam("v_merchant"),
             push_state=PushState.ACCEPTED.value,
             next_query_at=case(
                 (
                     Payment.status == PaymentStatus.PENDING.value,
-                    now + timedelta(seconds=query_after),
+                    bindparam("v_next_query_at", type_=DateTime()),
                 ),
                 else_=None,
             ),
-            updated_at=now,
-        ),
+            updated_at=bindparam("v_now"),
+        )
+        .returning(Payment)
     )
+
+
+# Built once, run with bound values: every accepted push runs it.
+_PUSH_ACCEPTED = _push_accepted_statement()
+
+
+async def record_push_accepted(
+    session: AsyncSession, *, payment_id: str, accepted: StkPushAccepted, query_after: float
+) -> Payment:
+    now = utcnow()
+    payment: Payment | None = await session.scalar(
+        _PUSH_ACCEPTED,
+        {"payment_id": payment_id, "v_checkout": accepted.checkout_request_id,
+         "v_merchant": accepted.merchant_request_id, "v_now": now,
+         "v_next_query_at": now + timedelta(seconds=query_after)},
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    )  # fmt: skip
     assert payment is not None, payment_id
     return payment
 
@@ -264,11 +291,11 @@ async def apply_result(
         .values(
             checkout_request_id=payment.checkout_request_id or result.checkout_request_id,
             merchant_request_id=payment.merchant_request_id or result.merchant_request_id,
-            **_final_values(result, source, now),
+            **final_values(result, source, now),
         ),
     )
     if updated is not None:
-        await _settled(session, updated, status, source, now)
+        await settled(session, updated, status, source, now)
         return ApplyResult(Applied.APPLIED, updated)
     current = await reload(session, payment.id)
     if current.status == status.value and current.result_code == result.result_code:
@@ -284,7 +311,7 @@ async def apply_result(
     return ApplyResult(Applied.CONFLICT, current)
 
 
-def _final_values(result: StkResult, source: ResultSource, now: datetime) -> dict[str, Any]:
+def final_values(result: StkResult, source: ResultSource, now: datetime) -> dict[str, Any]:
     return {
         "status": result.outcome.value, "result_code": result.result_code,
         "result_desc": result.result_desc[:500], "mpesa_receipt": result.receipt,
@@ -293,7 +320,7 @@ def _final_values(result: StkResult, source: ResultSource, now: datetime) -> dic
     }  # fmt: skip
 
 
-async def _settled(
+async def settled(
     session: AsyncSession,
     payment: Payment,
     status: PaymentStatus,
@@ -314,61 +341,6 @@ async def _settled(
         await credit_payment(session, payment=payment, channel_kind=channel_kind)
 
 
-async def apply_callback(
-    session: AsyncSession, *, token: str, result: StkResult, body: str, source_ip: str | None
-) -> ApplyResult | None:
-    """Apply a parsed STK callback to the payment with ``token`` and store the raw body;
-    None (nothing stored) when no payment has that token.
-
-    The usual case — pending, and Daraja's CheckoutRequestID and amount agree — is one
-    UPDATE … WHERE callback_token AND status = 'pending' AND they agree, RETURNING the
-    payment and its channel's kind: no SELECT before it, none for the channel after. Any
-    other case finds no row and is decided by ``apply_result`` on the row as read.
-    The raw body is stored right after the UPDATE, before the event and the ledger entry,
-    so the ledger's balance rows are not held locked across that INSERT too.
-    """
-    status = PaymentStatus(result.outcome.value)
-    assert status.is_final, "only final results are applied"
-    conditions = [Payment.callback_token == token, Payment.status == PaymentStatus.PENDING.value]
-    values = _final_values(result, ResultSource.CALLBACK, utcnow())
-    if result.checkout_request_id is not None:
-        conditions.append(
-            or_(
-                Payment.checkout_request_id.is_(None),
-                Payment.checkout_request_id == result.checkout_request_id,
-            )
-        )
-        values["checkout_request_id"] = result.checkout_request_id  # NULL or already this
-    if result.merchant_request_id is not None:
-        values["merchant_request_id"] = func.coalesce(
-            Payment.merchant_request_id, result.merchant_request_id
-        )
-    if status is PaymentStatus.COMPLETED and result.amount is not None:
-        conditions.append(Payment.amount == result.amount)
-    channel_kind = select(Channel.kind).where(Channel.id == Payment.channel_id).scalar_subquery()
-    row = (
-        await session.execute(
-            update(Payment).where(*conditions).values(**values).returning(Payment, channel_kind),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
-    ).first()
-    if row is None:
-        payment = await find_by_callback_token(session, token=token)
-        if payment is None:
-            return None
-        applied = await apply_result(
-            session, payment=payment, result=result, source=ResultSource.CALLBACK
-        )
-        await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
-                             outcome=applied.outcome.value)  # fmt: skip
-        return applied
-    payment, kind = row._tuple()
-    await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
-                         outcome=Applied.APPLIED.value)  # fmt: skip
-    await _settled(session, payment, status, ResultSource.CALLBACK, values["finalized_at"], kind)
-    return ApplyResult(Applied.APPLIED, payment)
-
-
 async def find_by_callback_token(session: AsyncSession, *, token: str) -> Payment | None:
     payment: Payment | None = await session.scalar(
         select(Payment).where(Payment.callback_token == token)
@@ -380,10 +352,9 @@ async def store_callback(
     session: AsyncSession, *, payment_id: str, body: str, source_ip: str | None, outcome: str
 ) -> None:
     await session.execute(
-        insert(_CALLBACKS).values(
-            payment_id=payment_id, body=body, source_ip=source_ip, outcome=outcome,
-            received_at=utcnow(),
-        )
+        _INSERT_CALLBACK,
+        {"payment_id": payment_id, "body": body, "source_ip": source_ip, "outcome": outcome,
+         "received_at": utcnow()},
     )  # fmt: skip
 
 

@@ -10,9 +10,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.db import insert_ignoring_conflict
@@ -103,15 +103,20 @@ async def attach_resource(
     )
 
 
+_KEYS = cast(Table, IdempotencyKey.__table__)
+# Built once, run with bound values: it runs for every POST that sends a key.
+_COMPLETE = (
+    update(_KEYS)
+    .where(_KEYS.c.account_id == bindparam("k_account"), _KEYS.c.key == bindparam("k_key"))
+    .values(state="done", response_status=bindparam("k_status"), response_body=bindparam("k_body"))
+)
+
+
 async def complete(
     session: AsyncSession, *, account_id: str, key: str, response: StoredResponse
 ) -> None:
     await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.account_id == account_id, IdempotencyKey.key == key)
-        .values(
-            state="done",
-            response_status=response.status_code,
-            response_body=json.dumps(response.body),
-        )
-    )
+        _COMPLETE,
+        {"k_account": account_id, "k_key": key, "k_status": response.status_code,
+         "k_body": json.dumps(response.body)},
+    )  # fmt: skip

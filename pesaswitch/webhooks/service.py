@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
@@ -27,6 +27,10 @@ from pesaswitch.webhooks.models import (
     WebhookEndpoint,
 )
 from pesaswitch.webhooks.ssrf import check_url
+
+# Plain Core INSERTs on the tables, built once (record_event runs for every payment).
+_INSERT_EVENT = insert(cast(Table, Event.__table__))
+_INSERT_DELIVERY = insert(cast(Table, Delivery.__table__))
 
 # A rotated-out secret keeps signing alongside the new one for a day (as Stripe does).
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -77,12 +81,13 @@ async def record_event(
         delivery = _delivery_row(event, callback_url, None, body)
         delivery["format"] = None if body is None else callback_dialect
         deliveries.append(delivery)
-    await session.execute(insert(Event).values(
-        id=event.id, account_id=account_id, type=event.type, object_id=object_id,
-        payload=event.payload, created_at=now,
-    ))  # fmt: skip
+    await session.execute(
+        _INSERT_EVENT,
+        {"id": event.id, "account_id": account_id, "type": event.type, "object_id": object_id,
+         "payload": event.payload, "created_at": now},
+    )  # fmt: skip
     if deliveries:
-        await session.execute(insert(Delivery), deliveries)
+        await session.execute(_INSERT_DELIVERY, deliveries)
     return event
 
 
