@@ -32,11 +32,6 @@ from pesaswitch.simulator.app import Simulator, SimulatorConfig
 from pesaswitch.webhooks.endpoints import router as webhooks_router
 from pesaswitch.worker import run_worker
 
-# Daraja connections: DARAJA_CLIENTS small pools used in turn rather than one large pool
-# (daraja/client.py, DarajaClients), up to 128 connections in all as before (100).
-DARAJA_CLIENTS = 8
-DARAJA_POOL = 16
-
 
 def simulator_config(settings: Settings) -> SimulatorConfig:
     return SimulatorConfig(
@@ -64,21 +59,20 @@ def build_runtime(settings: Settings) -> Runtime:
     if settings.embedded_simulator:
         simulator = Simulator(simulator_config(settings))
         transport = httpx.ASGITransport(app=simulator.app)
-    http = [
-        httpx.AsyncClient(
-            base_url=settings.effective_daraja_base_url,
-            timeout=settings.daraja_timeout,
-            transport=transport,
-            # Every connection a pool may open is kept: with 20 kept of 100 (before), pushes
-            # beyond 20 in flight closed their connection and the next opened a new one.
-            limits=httpx.Limits(max_connections=DARAJA_POOL, max_keepalive_connections=DARAJA_POOL),
-        )
-        for _ in range(DARAJA_CLIENTS)
-    ]  # fmt: skip
+    http = httpx.AsyncClient(
+        base_url=settings.effective_daraja_base_url,
+        timeout=settings.daraja_timeout,
+        transport=transport,
+        # Keep every connection the pool may open: with 20 kept of 100, pushes beyond 20 in
+        # flight (32 in the benchmark) closed their connection and the next opened a new one.
+        # One pool, not several small ones used in turn (httpx scans a pool's connections
+        # per request, encode/httpx#3215): tried, eight pools of 16 made Daraja's callbacks
+        # lag ~4 s behind the pushes in the 1 + 1 end-to-end run (bench/README.md).
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+    )
     daraja = DarajaClients(
-        http[0], DarajaApp(settings.daraja_consumer_key, settings.daraja_consumer_secret),
-        more_http=http[1:],
-    )  # fmt: skip
+        http, DarajaApp(settings.daraja_consumer_key, settings.daraja_consumer_secret)
+    )
     return Runtime(settings, engine, create_sessionmaker(engine), daraja, simulator)
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,13 +59,8 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 class DarajaClient:
-    def __init__(
-        self, http: httpx.AsyncClient | Sequence[httpx.AsyncClient], app: DarajaApp
-    ) -> None:
-        # Several clients are used in turn (``DarajaClients``); the first also fetches tokens.
-        pool = (http,) if isinstance(http, httpx.AsyncClient) else tuple(http)
-        self._http = pool[0]
-        self._turns = itertools.cycle(pool)
+    def __init__(self, http: httpx.AsyncClient, app: DarajaApp) -> None:
+        self._http = http
         self._app = app
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()
@@ -115,7 +108,7 @@ class DarajaClient:
         for attempt in (1, 2):
             token = await self._access_token(refresh=attempt == 2)
             try:
-                response = await next(self._turns).post(
+                response = await self._http.post(
                     path, json=payload, headers={"Authorization": f"Bearer {token}"}
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -196,20 +189,10 @@ def _is_business_refusal(http_status: int, error_code: str) -> bool:
 
 
 class DarajaClients:
-    """One client per Daraja app, all sharing the same HTTP clients.
+    """One client per Daraja app, all sharing one connection pool."""
 
-    More than one HTTP client, used in turn: one httpx client's pool slows down as it
-    grows, as every request scans all its connections (encode/httpx#3215; bench/README.md
-    measured 32 connections in one pool ~4x slower than 8 pools of 4), and ~10% of the
-    gateway's CPU per payment went to its STK Push with one pool for 32 pushes in flight.
-    """
-
-    def __init__(
-        self, http: httpx.AsyncClient, default_app: DarajaApp,
-        more_http: Sequence[httpx.AsyncClient] = (),
-    ) -> None:  # fmt: skip
+    def __init__(self, http: httpx.AsyncClient, default_app: DarajaApp) -> None:
         self.http = http
-        self._pool = (http, *more_http)
         self.default_app = default_app
         self._clients: dict[DarajaApp, DarajaClient] = {}
 
@@ -217,9 +200,8 @@ class DarajaClients:
         key = app or self.default_app
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = DarajaClient(self._pool, key)
+            client = self._clients[key] = DarajaClient(self.http, key)
         return client
 
     async def aclose(self) -> None:
-        for http in self._pool:
-            await http.aclose()
+        await self.http.aclose()
