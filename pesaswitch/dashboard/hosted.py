@@ -9,14 +9,15 @@ another customer's payment by changing the id in the URL.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from pesaswitch.dashboard import security
 from pesaswitch.dashboard.web import anonymous_form, checked_anonymous_form, field, render
+from pesaswitch.db import read_sessions
 from pesaswitch.errors import NotFound, PesaswitchError
 from pesaswitch.kit.ids import new_token
 from pesaswitch.links import service as links
@@ -40,8 +41,7 @@ CUSTOMER_MESSAGES = {
 
 
 def _status_mac(runtime: Runtime, payment_id: str) -> str:
-    key = hashlib.sha256(f"pesaswitch-pay:{runtime.settings.secret_key}".encode()).digest()
-    return hmac.new(key, payment_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return security.mac(runtime.settings.secret_key, "pay-status", payment_id)[:32]
 
 
 def _status_path(runtime: Runtime, slug: str, payment_id: str) -> str:
@@ -59,14 +59,14 @@ def _form(request: Request, runtime: Runtime, link: PaymentLink, merchant: str, 
 
 @router.get("/{slug}")
 async def pay_page(slug: str, request: Request, runtime: RuntimeDep) -> Response:
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         link, account = await links.open_link(session, slug=slug[:32])
     return _form(request, runtime, link, account.name)
 
 
 @router.post("/{slug}")
 async def pay(slug: str, request: Request, runtime: RuntimeDep) -> Response:
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         link, account = await links.open_link(session, slug=slug[:32])
     form = await checked_anonymous_form(request, runtime)
     phone, raw_amount = field(form, "phone", 32), field(form, "amount", 12)
@@ -109,7 +109,7 @@ async def pay(slug: str, request: Request, runtime: RuntimeDep) -> Response:
 async def _payment(runtime: Runtime, slug: str, payment_id: str, mac: str) -> Payment:
     if not hmac.compare_digest(mac, _status_mac(runtime, payment_id)):
         raise NotFound("No such payment")
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         link, _account = await links.open_link(session, slug=slug[:32])
         payment = await payments.get_payment(
             session, account_id=link.account_id, payment_id=payment_id

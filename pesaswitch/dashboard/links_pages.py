@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from pesaswitch.dashboard.security import Viewer
 from pesaswitch.dashboard.web import (
     ViewerDep,
     back_to,
@@ -14,21 +15,29 @@ from pesaswitch.dashboard.web import (
     own_account,
     render,
 )
-from pesaswitch.db import transaction
+from pesaswitch.db import read_sessions, transaction
 from pesaswitch.errors import ValidationFailed
 from pesaswitch.links import service as links
-from pesaswitch.runtime import RuntimeDep
+from pesaswitch.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
+async def _links_page(
+    request: Request, runtime: Runtime, viewer: Viewer,
+    error: ValidationFailed | None = None, status_code: int = 200,
+) -> Response:  # fmt: skip
+    async with read_sessions(runtime.sessionmaker)() as session:
+        rows = await links.list_links(session, account_id=own_account(viewer))
+        context = await chrome(session, viewer)
+    return render(
+        request, "links.html", status_code=status_code, links=rows, error=error, **context
+    )
+
+
 @router.get("/links")
 async def links_page(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Response:
-    account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
-        rows = await links.list_links(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(request, "links.html", links=rows, **context)
+    return await _links_page(request, runtime, viewer)
 
 
 @router.post("/links")
@@ -51,10 +60,7 @@ async def create_link(request: Request, runtime: RuntimeDep, viewer: ViewerDep) 
         error = exc
     if error is None:
         return back_to("/dashboard/links", f"Link created: /pay/{link.slug}")
-    async with runtime.sessionmaker() as session:
-        rows = await links.list_links(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(request, "links.html", status_code=422, links=rows, error=error, **context)
+    return await _links_page(request, runtime, viewer, error=error, status_code=422)
 
 
 @router.post("/links/{link_id}/active")

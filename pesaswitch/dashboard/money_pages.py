@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from pesaswitch.dashboard.web import ViewerDep, chrome, own_account, render
+from pesaswitch.db import read_sessions
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.ledger import service as ledger
 from pesaswitch.ledger.schemas import LedgerEntryOut
@@ -25,7 +26,7 @@ async def payout_list(
     request: Request, runtime: RuntimeDep, viewer: ViewerDep, after: After = None
 ) -> Response:
     account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         rows = await payouts.list_payouts(
             session, account_id=account_id, page=PageParams(limit=PAGE, starting_after=after)
         )
@@ -42,7 +43,7 @@ async def wallet(
     request: Request, runtime: RuntimeDep, viewer: ViewerDep, after: After = None
 ) -> Response:
     account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         balances = await ledger.balances(session, account_id=account_id)
         entries = await ledger.list_entries(
             session, account_id=account_id, page=PageParams(limit=PAGE, starting_after=after)

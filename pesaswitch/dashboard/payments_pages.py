@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from pesaswitch.dashboard import charts, queries
 from pesaswitch.dashboard.queries import PaymentSearch
 from pesaswitch.dashboard.web import ViewerDep, back_to, checked_form, chrome, render, svg
+from pesaswitch.db import read_sessions
 from pesaswitch.errors import ValidationFailed
 from pesaswitch.payments.models import PaymentStatus
 from pesaswitch.payments.tasks import reconcile_payment
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 @router.get("")
 async def overview(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Response:
     scope = viewer.account_id
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         today = await queries.totals_since(
             session, account_id=scope, since=queries.nairobi_midnight()
         )
@@ -72,7 +73,7 @@ async def payments(
     created_to: SearchText = None, after: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:  # fmt: skip
     search = _search(status, q, created_from, created_to)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         rows, next_after = await queries.payments_page(
             session, account_id=viewer.account_id, search=search, after=after
         )
@@ -102,7 +103,7 @@ async def payments_csv(
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(columns)
-        async with runtime.sessionmaker() as session:
+        async with read_sessions(runtime.sessionmaker)() as session:
             async for batch in queries.stream_payments(
                 session, account_id=viewer.account_id, search=search
             ):
@@ -138,7 +139,7 @@ def _csv_safe(text: str) -> str:
 async def payment_detail(
     payment_id: str, request: Request, runtime: RuntimeDep, viewer: ViewerDep
 ) -> Response:
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         payment = await queries.get_payment(
             session, account_id=viewer.account_id, payment_id=payment_id
         )
@@ -153,7 +154,7 @@ async def requery(
 ) -> Response:
     """Ask M-Pesa now instead of waiting for the reconciler's next turn."""
     await checked_form(request, runtime, viewer)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         payment = await queries.get_payment(
             session, account_id=viewer.account_id, payment_id=payment_id
         )
@@ -161,7 +162,7 @@ async def requery(
     if payment.status != PaymentStatus.PENDING.value or payment.checkout_request_id is None:
         return back_to(path, "Only a pending payment that reached M-Pesa can be re-queried")
     await reconcile_payment(runtime, payment.id)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         payment = await queries.get_payment(
             session, account_id=viewer.account_id, payment_id=payment_id
         )

@@ -22,6 +22,8 @@ from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, Event
 
 PAGE_SIZE = 50
+# Kenya keeps East Africa Time all year (UTC+3, no daylight saving): days and times on
+# the pages are the merchant's, not the server's.
 EAT = timedelta(hours=3)
 
 
@@ -128,15 +130,15 @@ async def payment_history(session: AsyncSession, *, payment: Payment) -> Payment
                 .order_by(Delivery.id)
             )
         )
-        for delivery in deliveries:
-            attempts = list(
-                await session.scalars(
-                    select(DeliveryAttempt)
-                    .where(DeliveryAttempt.delivery_id == delivery.id)
-                    .order_by(DeliveryAttempt.number)
-                )
-            )
-            history.deliveries.append((delivery, attempts))
+        attempts: dict[str, list[DeliveryAttempt]] = {d.id: [] for d in deliveries}
+        if deliveries:
+            for attempt in await session.scalars(
+                select(DeliveryAttempt)
+                .where(DeliveryAttempt.delivery_id.in_(list(attempts)))
+                .order_by(DeliveryAttempt.delivery_id, DeliveryAttempt.number)
+            ):
+                attempts[attempt.delivery_id].append(attempt)
+        history.deliveries = [(d, attempts[d.id]) for d in deliveries]
     return history
 
 

@@ -24,24 +24,25 @@ ANON_COOKIE = "ps_csrf"
 CSRF_FIELD = "csrf_token"
 
 
-def _mac(secret_key: str, label: str, value: str) -> str:
+def mac(secret_key: str, label: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under a key derived for ``label``: one key per use."""
     key = hashlib.sha256(f"pesaswitch-dashboard:{label}:{secret_key}".encode()).digest()
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
 def seal(secret_key: str, token: str) -> str:
-    return f"{token}.{_mac(secret_key, 'cookie', token)}"
+    return f"{token}.{mac(secret_key, 'cookie', token)}"
 
 
 def unseal(secret_key: str, cookie: str | None) -> str | None:
     token, _, signature = (cookie or "").rpartition(".")
-    if not token or not hmac.compare_digest(signature, _mac(secret_key, "cookie", token)):
+    if not token or not hmac.compare_digest(signature, mac(secret_key, "cookie", token)):
         return None
     return token
 
 
 def csrf_token_for(secret_key: str, basis: str) -> str:
-    return _mac(secret_key, "csrf", basis)
+    return mac(secret_key, "csrf", basis)
 
 
 def csrf_valid(secret_key: str, basis: str | None, presented: str | None) -> bool:

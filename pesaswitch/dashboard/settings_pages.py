@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Environment, KeyKind
+from pesaswitch.accounts.service import IssuedKey
+from pesaswitch.dashboard.security import Viewer
 from pesaswitch.dashboard.web import (
     ViewerDep,
     back_to,
@@ -18,22 +20,27 @@ from pesaswitch.dashboard.web import (
     own_account,
     render,
 )
-from pesaswitch.db import transaction
+from pesaswitch.db import read_sessions, transaction
 from pesaswitch.errors import PesaswitchError
 from pesaswitch.kit.pagination import PageParams
-from pesaswitch.runtime import RuntimeDep
+from pesaswitch.runtime import Runtime, RuntimeDep
 from pesaswitch.webhooks import service as webhooks
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 
+async def _keys_page(
+    request: Request, runtime: Runtime, viewer: Viewer, issued: IssuedKey | None = None
+) -> Response:
+    async with read_sessions(runtime.sessionmaker)() as session:
+        rows = await accounts.list_api_keys(session, account_id=own_account(viewer))
+        context = await chrome(session, viewer)
+    return render(request, "keys.html", keys=rows, issued=issued, **context)
+
+
 @router.get("/keys")
 async def keys_page(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Response:
-    account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
-        rows = await accounts.list_api_keys(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(request, "keys.html", keys=rows, issued=None, **context)
+    return await _keys_page(request, runtime, viewer)
 
 
 @router.post("/keys")
@@ -47,10 +54,7 @@ async def create_key(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -
             session, secret_key=runtime.settings.secret_key, account=account, kind=kind
         )
     # Shown in this response only (never stored, never redirected through a URL).
-    async with runtime.sessionmaker() as session:
-        rows = await accounts.list_api_keys(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(request, "keys.html", keys=rows, issued=issued, **context)
+    return await _keys_page(request, runtime, viewer, issued)
 
 
 @router.post("/keys/{key_id}/revoke")
@@ -67,19 +71,28 @@ async def revoke_key(
 @router.get("/channels")
 async def channels_page(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Response:
     account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         rows = await accounts.list_channels(session, account_id=account_id)
         context = await chrome(session, viewer)
     return render(request, "channels.html", channels=rows, **context)
 
 
+async def _webhooks_page(
+    request: Request, runtime: Runtime, viewer: Viewer, status_code: int = 200, **extra: Any
+) -> Response:
+    async with read_sessions(runtime.sessionmaker)() as session:
+        endpoints = await webhooks.list_endpoints(session, account_id=own_account(viewer))
+        context = await chrome(session, viewer)
+    extra.setdefault("created", None)
+    return render(
+        request, "webhooks.html", status_code=status_code, endpoints=endpoints,
+        **extra, **context,
+    )  # fmt: skip
+
+
 @router.get("/webhooks")
 async def webhooks_page(request: Request, runtime: RuntimeDep, viewer: ViewerDep) -> Response:
-    account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
-        endpoints = await webhooks.list_endpoints(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(request, "webhooks.html", endpoints=endpoints, created=None, **context)
+    return await _webhooks_page(request, runtime, viewer)
 
 
 @router.post("/webhooks")
@@ -104,13 +117,9 @@ async def create_endpoint(request: Request, runtime: RuntimeDep, viewer: ViewerD
         if exc.status_code >= 500:
             raise
         error = exc
-    async with runtime.sessionmaker() as session:
-        endpoints = await webhooks.list_endpoints(session, account_id=account_id)
-        context = await chrome(session, viewer)
-    return render(
-        request, "webhooks.html", status_code=error.status_code if error else 201,
-        endpoints=endpoints, created=created, error=error, url=field(form, "url", 2000),
-        **context,
+    return await _webhooks_page(
+        request, runtime, viewer, status_code=error.status_code if error else 201,
+        created=created, error=error, url=field(form, "url", 2000),
     )  # fmt: skip
 
 
@@ -120,7 +129,7 @@ async def endpoint_page(
     after: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:  # fmt: skip
     account_id = own_account(viewer)
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         endpoint = await webhooks.get_endpoint(
             session, account_id=account_id, endpoint_id=endpoint_id
         )

@@ -3,7 +3,7 @@ viewer, CSRF-checked forms, and HTML error pages for the dashboard's paths."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,18 +11,19 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from sqlalchemy import select
 from starlette.datastructures import FormData
 
+from pesaswitch.accounts.models import Account
 from pesaswitch.dashboard import security, users
+from pesaswitch.dashboard.queries import EAT
 from pesaswitch.dashboard.security import Viewer
+from pesaswitch.db import read_sessions
 from pesaswitch.errors import PesaswitchError, problem_response
 from pesaswitch.kit.phones import mask_phone
 from pesaswitch.runtime import Runtime, RuntimeDep
 
 TEMPLATES = Path(__file__).parent / "templates"
-# Kenya keeps East Africa Time all year (UTC+3, no daylight saving): days and times on
-# the pages are the merchant's, not the server's.
-EAT = timedelta(hours=3)
 HTML_PREFIXES = ("/dashboard", "/pay/")
 
 
@@ -76,7 +77,7 @@ async def current_viewer(request: Request, runtime: RuntimeDep) -> Viewer:
     token = security.unseal(secret, request.cookies.get(security.SESSION_COOKIE))
     if token is None:
         raise LoginRequired
-    async with runtime.sessionmaker() as session:
+    async with read_sessions(runtime.sessionmaker)() as session:
         found = await users.session_user(session, token=token)
     if found is None:
         raise LoginRequired
@@ -169,10 +170,6 @@ def install_page_handlers(app: FastAPI) -> None:
 async def chrome(session: Any, viewer: Viewer) -> dict[str, Any]:
     """What the layout shows around every signed-in page: who, which account, and for
     staff the accounts to switch between."""
-    from sqlalchemy import select
-
-    from pesaswitch.accounts.models import Account
-
     account = await session.get(Account, viewer.account_id) if viewer.account_id else None
     accounts: list[Account] = []
     if viewer.is_staff:
