@@ -37,6 +37,7 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
     return SimulatorConfig(
         consumer_key=settings.daraja_consumer_key,
         consumer_secret=settings.daraja_consumer_secret,
+        accept_any_app=settings.simulator_accept_any_app,
         passkeys={settings.daraja_shortcode: settings.daraja_passkey},
         callback_delay=settings.simulator_delay,
         hang_seconds=settings.simulator_hang_seconds,
