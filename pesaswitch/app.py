@@ -20,6 +20,7 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
+from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhooks_router)
     app.include_router(ledger_router)
     app.include_router(daraja_router)
+    # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
+    app.include_router(doctor_probe_router)
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
