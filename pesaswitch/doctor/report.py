@@ -94,8 +94,8 @@ class Report:
         counts = self.counts()
         lines += [
             "",
-            f"{counts['fail']} failed, {counts['warn']} warnings, {counts['pass']} passed, "
-            f"{counts['skip']} skipped: " + ("ready" if self.ok else "not ready"),
+            f"{counts['fail']} failed, {counts['warn']} to look at, {counts['pass']} passed, "
+            f"{counts['skip']} skipped: " + ("no failures" if self.ok else "not ready"),
         ]
         return "\n".join(lines)
 

@@ -42,6 +42,8 @@ CHECK_NAMES = tuple(name for name, _ in CHECKS)
 
 
 def _target(settings: Settings) -> str:
+    if settings.embedded_simulator:
+        return "the embedded simulator"
     return f"{settings.daraja_mode.value} at {settings.effective_daraja_base_url}"
 
 
