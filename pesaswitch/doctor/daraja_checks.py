@@ -155,7 +155,7 @@ async def _certificate_bytes(ctx: DoctorContext) -> tuple[bytes, str] | CheckRes
     if settings.daraja_certificate_path:
         path = Path(settings.daraja_certificate_path)
         try:
-            return await asyncio.to_thread(path.read_bytes), str(path)
+            return await asyncio.to_thread(path.read_bytes), f"certificate {path}"
         except OSError as exc:
             return failed("certificate", f"cannot read {path}: {exc.strerror or exc}")
     if settings.daraja_mode is not DarajaMode.SIMULATOR:
@@ -165,13 +165,13 @@ async def _certificate_bytes(ctx: DoctorContext) -> tuple[bytes, str] | CheckRes
             "Status and Account Balance cannot be sent; collections are unaffected",
         )
     if ctx.simulator is not None:
-        return ctx.simulator.certificate_pem, "the embedded simulator's"
+        return ctx.simulator.certificate_pem, "the embedded simulator's certificate"
     try:
         response = await ctx.daraja_http.get("/simulator/certificate")
         response.raise_for_status()
     except httpx.HTTPError as exc:
         return failed("certificate", f"the simulator did not give its certificate: {exc}")
-    return response.content, "the simulator's"
+    return response.content, "the simulator's certificate"
 
 
 async def check_certificate(ctx: DoctorContext) -> CheckResult:
@@ -197,13 +197,13 @@ async def check_certificate(ctx: DoctorContext) -> CheckResult:
     now = utcnow().replace(tzinfo=UTC)
     until = certificate.not_valid_after_utc
     about = (
-        f"{source} certificate (RSA {public_key.key_size}, valid until {until:%Y-%m-%d}) "
+        f"{source} (RSA {public_key.key_size}, valid until {until:%Y-%m-%d}) "
         f"encrypts the initiator password into a SecurityCredential ({len(credential)} chars)"
     )
     if until <= now:
-        return failed("certificate", f"{source} certificate expired on {until:%Y-%m-%d}")
+        return failed("certificate", f"{source} expired on {until:%Y-%m-%d}")
     if certificate.not_valid_before_utc > now:
-        return failed("certificate", f"{source} certificate is not valid before "
+        return failed("certificate", f"{source} is not valid before "
                       f"{certificate.not_valid_before_utc:%Y-%m-%d}")  # fmt: skip
     if until - now < timedelta(days=CERTIFICATE_WARN_DAYS):
         return warned("certificate", about, "it expires within 30 days")

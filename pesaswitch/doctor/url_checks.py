@@ -138,12 +138,13 @@ async def check_webhook_endpoints(ctx: DoctorContext) -> CheckResult:
         line = f"{endpoint.id} ({endpoint.account_id}, {state}): {reason}"
         (live_bad if endpoint.environment is Environment.LIVE else sandbox_bad).append(line)
     live = sum(e.environment is Environment.LIVE for e in endpoints)
-    counted = f"{len(endpoints)} endpoints ({live} live, {len(endpoints) - live} sandbox)"
+    noun = "endpoint" if len(endpoints) == 1 else "endpoints"
+    counted = f"{len(endpoints)} {noun} ({live} live, {len(endpoints) - live} sandbox)"
     if live_bad:
         return failed(
             "webhook_endpoints",
-            f"{len(live_bad)} live endpoints fail the SSRF guard; deliveries to them are "
-            "refused",
+            f"{len(live_bad)} of {live} live endpoints fail the SSRF guard; deliveries to "
+            "them are refused",
             *live_bad, *sandbox_bad,
         )  # fmt: skip
     if sandbox_bad:

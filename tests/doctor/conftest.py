@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,8 @@ async def live_account(make_doctor_settings: Callable[..., Settings]) -> str:
 
 
 @pytest.fixture
-async def doctor_settings(
+def doctor_settings(
     make_doctor_settings: Callable[..., Settings], live_account: str
-) -> AsyncIterator[Callable[..., Settings]]:
-    yield make_doctor_settings
+) -> Callable[..., Settings]:
+    """Settings under which every check passes; each test overrides what it breaks."""
+    return make_doctor_settings

@@ -106,7 +106,9 @@ async def test_bad_certificate(
         ("", "PESASWITCH_PUBLIC_URL is not set"),
     ],
 )
-async def test_bad_public_url(doctor_settings: MakeSettings, public_url: str, expected: str) -> None:
+async def test_bad_public_url(
+    doctor_settings: MakeSettings, public_url: str, expected: str
+) -> None:
     report = await _only_failure(doctor_settings(public_url=public_url), "public_url")
     assert expected in summary_of(report, "public_url")
 
@@ -128,7 +130,9 @@ async def test_placeholder_secret_key(doctor_settings: MakeSettings) -> None:
         ("k" * 40, "predictable"),
     ],
 )
-async def test_weak_secret_key(doctor_settings: MakeSettings, secret_key: str, expected: str) -> None:
+async def test_weak_secret_key(
+    doctor_settings: MakeSettings, secret_key: str, expected: str
+) -> None:
     report = await _only_failure(doctor_settings(secret_key=secret_key), "secret_key")
     summary = summary_of(report, "secret_key")
     assert expected in summary
@@ -161,4 +165,3 @@ async def test_simulator_mode_warns_and_runs_against_the_embedded_simulator(
     assert report.status_of("daraja_mode") is Status.WARN
     assert report.status_of("stk_password") is Status.PASS  # the simulator checks it too
     assert report.status_of("clock") is Status.SKIP  # no Date header through ASGI
-

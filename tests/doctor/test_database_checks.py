@@ -50,7 +50,8 @@ async def test_database_one_revision_behind(
     url = await new_database_url(_unique("doctor_behind"))
     script = ScriptDirectory.from_config(alembic_config(url))
     head = script.get_revision(script.get_current_head())
-    assert head is not None and isinstance(head.down_revision, str)
+    assert head is not None
+    assert isinstance(head.down_revision, str)
     await migrate(url, head.down_revision)
     report = await run_doctor(doctor_settings(database_url=url))
     assert failing(report) == {"database"}, report.render_text()
