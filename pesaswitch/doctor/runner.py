@@ -2,8 +2,8 @@
 
 The order matters where a check reads what an earlier one found: the token (and the
 ``Date`` of its answer) before the password and the clock, the database before the
-webhook endpoints stored in it. A check that raises, or hangs past its deadline, is
-reported as failed with the reason rather than ending the run.
+webhook endpoints and merchant credentials stored in it. A check that raises, or hangs
+past its deadline, is reported as failed with the reason rather than ending the run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pesaswitch.config import Settings
 from pesaswitch.doctor import daraja_checks, local_checks, url_checks
 from pesaswitch.doctor.context import DoctorContext
+from pesaswitch.doctor.merchant_checks import check_merchant_credentials
 from pesaswitch.doctor.probe import check_callback_probe
 from pesaswitch.doctor.report import CheckResult, Report, failed, scrub
 from pesaswitch.kit.logging import configure_logging
@@ -37,6 +38,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("database", local_checks.check_database),
     ("secret_key", local_checks.check_secret_key),
     ("webhook_endpoints", url_checks.check_webhook_endpoints),
+    ("merchant_credentials", check_merchant_credentials),
 )
 CHECK_NAMES = tuple(name for name, _ in CHECKS)
 

@@ -49,7 +49,7 @@ async def test_green_json_exits_zero(doctor_settings: MakeSettings, tmp_path: Pa
     body = json.loads(run.stdout)
     assert body["ok"] is True
     assert [c["name"] for c in body["checks"]] == list(CHECK_NAMES)
-    assert body["counts"] == {"pass": 9, "warn": 0, "fail": 0, "skip": 1}
+    assert body["counts"] == {"pass": 10, "warn": 0, "fail": 0, "skip": 1}
     assert_no_secrets(settings, run.stdout + run.stderr)
 
 

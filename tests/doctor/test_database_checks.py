@@ -1,5 +1,6 @@
 """The checks that read the database: its migration state, and the webhook endpoints
-stored in it. Each database here is made for its test, of the suite's kind (``--db``)."""
+and merchant Daraja apps stored in it. Databases made here are of the suite's kind
+(``--db``), each for its own test."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import delete
 
 from pesaswitch.accounts import service as accounts
-from pesaswitch.accounts.models import Environment
-from pesaswitch.config import Settings
+from pesaswitch.accounts.models import Credential, Environment
+from pesaswitch.config import SANDBOX_PASSKEY, SANDBOX_SHORTCODE, Settings
 from pesaswitch.db import create_engine, create_sessionmaker, transaction
 from pesaswitch.doctor.report import Status
 from pesaswitch.doctor.runner import run_doctor
@@ -21,7 +22,7 @@ from pesaswitch.kit import crypto
 from pesaswitch.kit.ids import new_id
 from pesaswitch.migrate import alembic_config
 from pesaswitch.webhooks.models import WebhookEndpoint
-from tests.doctor.conftest import migrate
+from tests.doctor.conftest import CONSUMER_KEY, CONSUMER_SECRET, migrate
 from tests.doctor.test_checks import failing, summary_of
 
 MakeSettings = Callable[..., Settings]
@@ -140,3 +141,71 @@ async def test_sandbox_endpoint_failing_the_guard_only_warns(
     # With private URLs allowed for sandbox accounts (`make run`), it passes.
     allowed = await run_doctor(doctor_settings(sandbox_allow_private_urls=True))
     assert allowed.status_of("webhook_endpoints") is Status.PASS
+
+
+@pytest.fixture
+async def stored_credential(
+    doctor_settings: MakeSettings,
+) -> AsyncIterator[Callable[..., Awaitable[int]]]:
+    """A merchant's own Daraja app, stored as `pesaswitch credentials add` stores it."""
+    settings = doctor_settings()
+    engine = create_engine(settings)
+    made: list[int] = []
+
+    async def add(
+        *, consumer_secret: str = CONSUMER_SECRET, passkey: str = SANDBOX_PASSKEY,
+        secret_key: str = settings.secret_key,
+    ) -> int:  # fmt: skip
+        async with transaction(create_sessionmaker(engine)) as session:
+            new = await accounts.create_account(
+                session,
+                secret_key=settings.secret_key,
+                name="Own till",
+                environment=Environment.LIVE,
+            )
+            credential = await accounts.add_credential(
+                session, secret_key=secret_key, account_id=new.account.id, name="Till app",
+                shortcode=SANDBOX_SHORTCODE, consumer_key=CONSUMER_KEY,
+                consumer_secret=consumer_secret, passkey=passkey,
+            )  # fmt: skip
+        made.append(credential.id)
+        return credential.id
+
+    yield add
+    async with transaction(create_sessionmaker(engine)) as session:
+        await session.execute(delete(Credential).where(Credential.id.in_(made)))
+    await engine.dispose()
+
+
+async def test_merchant_credential_passes(
+    doctor_settings: MakeSettings, stored_credential: Callable[..., Awaitable[int]]
+) -> None:
+    await stored_credential()
+    report = await run_doctor(doctor_settings())
+    assert report.ok, report.render_text()
+    assert report.status_of("merchant_credentials") is Status.PASS
+    assert "1 merchant Daraja app:" in summary_of(report, "merchant_credentials")
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ({"consumer_secret": "not-the-secret"}, "400.008.01"),
+        ({"passkey": "0" * 64}, "Wrong credentials"),
+        # Stored under another PESASWITCH_SECRET_KEY, e.g. before the key was changed.
+        ({"secret_key": "an-older-secret-key-of-this-gateway"}, "cannot be decrypted"),
+    ],
+)
+async def test_merchant_credential_fails(
+    doctor_settings: MakeSettings,
+    stored_credential: Callable[..., Awaitable[int]],
+    broken: dict[str, str],
+    expected: str,
+) -> None:
+    credential_id = await stored_credential(**broken)
+    report = await run_doctor(doctor_settings())
+    assert failing(report) == {"merchant_credentials"}, report.render_text()
+    result = next(r for r in report.results if r.name == "merchant_credentials")
+    (line,) = result.details
+    assert line.startswith(f"credential {credential_id} (")
+    assert expected in line
