@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from pesaswitch.config import PLACEHOLDER_SECRET_KEY, Settings
@@ -76,12 +76,26 @@ def _ec_certificate(path: Path) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def _rsa_certificate(path: Path, *, valid_for: timedelta) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "an old Daraja certificate")])
+    now = utcnow()
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(2)
+        .not_valid_before(now - timedelta(days=400)).not_valid_after(now + valid_for)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    path.write_bytes(cert.public_bytes(serialization.Encoding.DER))  # DER, as .cer often is
+
+
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [
         ("garbage", "not an X.509 certificate"),
         ("missing", "cannot read"),
         ("ec_key", "no RSA key"),
+        ("expired", "expired on"),
     ],
 )
 async def test_bad_certificate(
@@ -92,8 +106,28 @@ async def test_bad_certificate(
         path.write_bytes(b"this is the portal's HTML page, saved by mistake")
     elif kind == "ec_key":
         _ec_certificate(path)
+    elif kind == "expired":
+        _rsa_certificate(path, valid_for=timedelta(days=-1))
     report = await _only_failure(doctor_settings(daraja_certificate_path=str(path)), "certificate")
     assert expected in summary_of(report, "certificate")
+
+
+async def test_certificate_expiring_soon_warns(
+    doctor_settings: MakeSettings, tmp_path: Path
+) -> None:
+    path = tmp_path / "daraja.cer"
+    _rsa_certificate(path, valid_for=timedelta(days=10))
+    report = await run_doctor(doctor_settings(daraja_certificate_path=str(path)))
+    assert report.ok, report.render_text()
+    assert report.status_of("certificate") is Status.WARN
+
+
+async def test_public_url_with_words_daraja_advises_against_warns(
+    doctor_settings: MakeSettings,
+) -> None:
+    report = await run_doctor(doctor_settings(public_url="https://196.201.214.200/mpesa"))
+    assert report.ok, report.render_text()
+    assert report.status_of("public_url") is Status.WARN
 
 
 @pytest.mark.parametrize(
@@ -165,3 +199,30 @@ async def test_simulator_mode_warns_and_runs_against_the_embedded_simulator(
     assert report.status_of("daraja_mode") is Status.WARN
     assert report.status_of("stk_password") is Status.PASS  # the simulator checks it too
     assert report.status_of("clock") is Status.SKIP  # no Date header through ASGI
+    assert "embedded simulator's certificate" in summary_of(report, "certificate")
+
+
+async def test_standalone_simulator_gives_its_certificate(
+    doctor_settings: MakeSettings,
+) -> None:
+    report = await run_doctor(doctor_settings(daraja_mode="simulator", daraja_certificate_path=""))
+    assert report.ok, report.render_text()
+    assert report.status_of("certificate") is Status.PASS
+    assert "the simulator's certificate" in summary_of(report, "certificate")
+    assert report.status_of("clock") is Status.PASS  # uvicorn's Date header
+
+
+async def test_production_mode_warns_about_sandbox_leftovers(
+    doctor_settings: MakeSettings, request: pytest.FixtureRequest
+) -> None:
+    # Production settings still naming the sandbox initiator (and, on SQLite, SQLite).
+    report = await run_doctor(doctor_settings(daraja_mode="production"))
+    assert report.ok, report.render_text()
+    assert "real money" in summary_of(report, "daraja_mode")
+    assert report.status_of("certificate") is Status.WARN
+    on_sqlite = request.config.getoption("--db") == "sqlite"
+    assert report.status_of("database") is (Status.WARN if on_sqlite else Status.PASS)
+    without = await run_doctor(
+        doctor_settings(daraja_mode="production", daraja_initiator_name="DukaApiUser")
+    )
+    assert without.status_of("certificate") is Status.PASS
