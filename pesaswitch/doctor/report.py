@@ -102,7 +102,7 @@ class Report:
 
 def mask(value: str, *, keep: int = 4) -> str:
     """``abcd…(48 chars)``: enough to tell two keys apart, never enough to use one."""
-    if len(value) <= keep * 3:
+    if len(value) < keep * 4:  # short values would show too large a share
         return f"…({len(value)} chars)"
     return f"{value[:keep]}…({len(value)} chars)"
 

@@ -18,6 +18,7 @@ from pesaswitch.doctor.report import Report, Status
 from pesaswitch.doctor.runner import CHECK_NAMES, run_doctor
 from pesaswitch.kit.clock import travel, utcnow
 from tests.doctor.conftest import CONSUMER_SECRET, PASSKEY
+from tests.support.processes import free_port
 
 MakeSettings = Callable[..., Settings]
 
@@ -55,6 +56,14 @@ async def test_bad_consumer_secret(doctor_settings: MakeSettings) -> None:
     assert report.status_of("stk_password") is Status.SKIP
     # The refusal still carried a Date header, so the clock was compared anyway.
     assert report.status_of("clock") is Status.PASS
+
+
+async def test_daraja_unreachable(doctor_settings: MakeSettings) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    report = await _only_failure(doctor_settings(daraja_base_url=closed), "daraja_token")
+    assert "no answer from" in summary_of(report, "daraja_token")
+    assert report.status_of("stk_password") is Status.SKIP
+    assert report.status_of("clock") is Status.SKIP
 
 
 async def test_bad_passkey(doctor_settings: MakeSettings) -> None:
