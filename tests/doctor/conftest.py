@@ -121,7 +121,7 @@ def make_doctor_settings(
             "daraja_passkey": PASSKEY,
             "daraja_certificate_path": str(certificate_file),
             "daraja_initiator_password": INITIATOR_PASSWORD,
-            "daraja_timeout": 5.0,
+            "daraja_timeout": 10.0,  # generous: the machine is shared
             "public_url": PUBLIC_URL,
             "embedded_worker": False,
             "log_level": "warning",
