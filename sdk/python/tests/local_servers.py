@@ -101,7 +101,8 @@ def _serving(state_factory: type[LocalServer], path: str) -> Iterator[LocalServe
     server.daemon_threads = True
     state = state_factory(url=f"http://127.0.0.1:{server.server_address[1]}{path}")
     handler.server_state = state
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield state
