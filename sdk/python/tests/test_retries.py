@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from pesaswitch_sdk import (
     ServerError,
 )
 
-from local_servers import DROP, Reply, problem, scripted_server
+from local_servers import DROP, LocalServer, Reply, problem, scripted_server
 
 QUICK = RetryPolicy(max_retries=3, initial_delay=0.05, max_delay=0.1)
 KEY = "sk_test_scripted"
@@ -43,6 +45,14 @@ def payment_body(**overrides: Any) -> dict[str, Any]:
 
 
 CREATED = Reply(201, payment_body())
+
+
+@contextmanager
+def serving(
+    *replies: Reply, retries: RetryPolicy = QUICK
+) -> Iterator[tuple[LocalServer, Pesaswitch]]:
+    with scripted_server(*replies) as server, Pesaswitch(KEY, server.url, retries=retries) as c:
+        yield server, c
 
 
 def test_429_503_409_then_success_with_one_key_throughout() -> None:
@@ -71,36 +81,33 @@ def test_429_503_409_then_success_with_one_key_throughout() -> None:
 
 
 def test_the_callers_key_is_the_one_sent() -> None:
-    with scripted_server(problem(502, "internal_error"), CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            client.payments.create(amount=10, phone="254708374149", idempotency_key="order-1-try")
+    with serving(problem(502, "internal_error"), CREATED) as (server, client):
+        client.payments.create(amount=10, phone="254708374149", idempotency_key="order-1-try")
     assert server.header_values("idempotency-key") == ["order-1-try", "order-1-try"]
 
 
 def test_a_dropped_connection_is_retried_for_a_payment() -> None:
-    with scripted_server(DROP, CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            assert client.payments.create(amount=10, phone="254708374149").id == "pay_scripted"
+    with serving(DROP, CREATED) as (server, client):
+        assert client.payments.create(amount=10, phone="254708374149").id == "pay_scripted"
     assert len(server.requests) == 2
     assert len(set(server.header_values("idempotency-key"))) == 1
 
 
 def test_a_dropped_connection_is_not_retried_where_the_gateway_keeps_no_key() -> None:
     # A webhook endpoint POST may have been registered before the connection broke.
-    with scripted_server(DROP, Reply(201, {})) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            with pytest.raises(APIConnectionError):
-                client.webhook_endpoints.create(url="https://example.com/hooks")
+    with serving(DROP, Reply(201, {})) as (server, client), pytest.raises(APIConnectionError):
+        client.webhook_endpoints.create(url="https://example.com/hooks")
     assert len(server.requests) == 1
 
 
 def test_a_stored_5xx_that_carries_the_payment_is_not_retried() -> None:
     # The gateway stored this answer under the key: a retry would only replay it.
     timed_out = problem(502, "daraja_timeout", payment=payment_body())
-    with scripted_server(timed_out, CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            with pytest.raises(MpesaUnavailableError) as raised:
-                client.payments.create(amount=10, phone="254708374149")
+    with (
+        serving(timed_out, CREATED) as (server, client),
+        pytest.raises(MpesaUnavailableError) as raised,
+    ):
+        client.payments.create(amount=10, phone="254708374149")
     assert len(server.requests) == 1
     assert raised.value.payment is not None
     assert raised.value.payment.status == "pending"
@@ -108,11 +115,10 @@ def test_a_stored_5xx_that_carries_the_payment_is_not_retried() -> None:
 
 def test_a_long_retry_after_is_raised_not_waited_for() -> None:
     blocked = problem(429, "stk_phone_blocked", retry_after="86400")
-    with scripted_server(blocked, CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            started = time.monotonic()
-            with pytest.raises(RateLimitError) as raised:
-                client.payments.create(amount=10, phone="254708374149")
+    with serving(blocked, CREATED) as (server, client):
+        started = time.monotonic()
+        with pytest.raises(RateLimitError) as raised:
+            client.payments.create(amount=10, phone="254708374149")
     assert time.monotonic() - started < 1.0
     assert raised.value.code == "stk_phone_blocked"
     assert raised.value.retry_after == 86400
@@ -120,39 +126,37 @@ def test_a_long_retry_after_is_raised_not_waited_for() -> None:
 
 
 def test_other_conflicts_are_not_retried() -> None:
-    with scripted_server(problem(409, "duplicate_reference"), CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            with pytest.raises(ConflictError):
-                client.payouts.create(amount=10, phone="254708374149", reference="r-1")
+    with (
+        serving(problem(409, "duplicate_reference"), CREATED) as (server, client),
+        pytest.raises(ConflictError),
+    ):
+        client.payouts.create(amount=10, phone="254708374149", reference="r-1")
     assert len(server.requests) == 1
 
 
 def test_gives_up_after_max_retries() -> None:
     failing = problem(500, "internal_error")
-    with scripted_server() as server:
-        server.default = failing
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            with pytest.raises(ServerError) as raised:
-                client.payments.get("pay_x")
+    with serving(*[failing] * 10) as (server, client), pytest.raises(ServerError) as raised:
+        client.payments.get("pay_x")
     assert raised.value.status == 500
     assert len(server.requests) == 1 + QUICK.max_retries
 
 
 def test_no_retries_means_one_attempt() -> None:
-    with scripted_server(problem(503, "internal_error"), CREATED) as server:
-        with Pesaswitch(KEY, server.url, retries=NO_RETRIES) as client:
-            with pytest.raises(ServerError):
-                client.payments.create(amount=10, phone="254708374149")
+    with (
+        serving(problem(503, "internal_error"), CREATED, retries=NO_RETRIES) as (server, client),
+        pytest.raises(ServerError),
+    ):
+        client.payments.create(amount=10, phone="254708374149")
     assert len(server.requests) == 1
 
 
 def test_an_html_error_from_a_proxy_is_still_an_api_error() -> None:
     html = Reply(502, None, {"content-type": "text/html"})
-    with scripted_server(html, html, html, html) as server:
-        with Pesaswitch(KEY, server.url, retries=QUICK) as client:
-            with pytest.raises(ServerError) as raised:
-                client.balance.get()
-    assert raised.value.code == "http_502"
+    with serving(html, html, html, html) as (server, client), pytest.raises(ServerError) as e:
+        client.balance.get()
+    assert e.value.code == "http_502"
+    assert len(server.requests) == 4
 
 
 def test_nothing_listening_is_a_connection_error() -> None:
