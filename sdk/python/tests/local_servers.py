@@ -63,13 +63,17 @@ class LocalServer:
             return [r.headers.get(name.lower()) for r in self.requests]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server_state: LocalServer
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: LocalServer
 
+
+class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("content-length", "0"))
         body = self.rfile.read(length)
-        state = self.server_state
+        assert isinstance(self.server, _Server)
+        state = self.server.state
         with state.lock:
             state.requests.append(Recorded(
                 self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
@@ -95,12 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _serving(state_factory: type[LocalServer], path: str) -> Iterator[LocalServer]:
-    handler = type("Handler", (_Handler,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    state = state_factory(url=f"http://127.0.0.1:{server.server_address[1]}{path}")
-    handler.server_state = state
+def _serving(path: str) -> Iterator[LocalServer]:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    state = LocalServer(url=f"http://127.0.0.1:{server.server_address[1]}{path}")
+    server.state = state
     # A short poll interval: shutdown() waits for the loop to notice, 0.5 s by default.
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
@@ -113,12 +115,12 @@ def _serving(state_factory: type[LocalServer], path: str) -> Iterator[LocalServe
 
 @contextmanager
 def scripted_server(*replies: Reply) -> Iterator[LocalServer]:
-    with _serving(LocalServer, "") as state:
+    with _serving("") as state:
         state.script.extend(replies)
         yield state
 
 
 @contextmanager
 def webhook_receiver() -> Iterator[LocalServer]:
-    with _serving(LocalServer, "/hooks") as state:
+    with _serving("/hooks") as state:
         yield state
