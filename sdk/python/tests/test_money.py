@@ -10,6 +10,7 @@ import pytest
 
 from pesaswitch_sdk import (
     InsufficientFundsError,
+    NotFoundError,
     PaymentEvent,
     PaymentStatus,
     Payout,
@@ -109,6 +110,31 @@ class TestAsyncClient:
             assert (await client.phone_numbers.validate("0708374149")).valid
             events = await client.events.list(type="payment.completed", limit=5)
             assert all(isinstance(event, PaymentEvent) for event in events.data)
+
+    async def test_payouts_endpoints_and_events(self, gateway: Gateway) -> None:
+        async with gateway.async_client() as client:
+            funding = await client.payments.create(amount=200, phone="254708374149")
+            await client.payments.wait_for_final(funding.id, timeout=20)
+            payout = await client.payouts.create(
+                amount=20, phone="254708374149", reference=f"async-{uuid.uuid4().hex[:8]}"
+            )
+            assert (await client.payouts.get(payout.id)).reference == payout.reference
+            assert payout.id in [p.id async for p in await client.payouts.list(limit=2)]
+
+            endpoint = await client.webhook_endpoints.create(url="http://127.0.0.1:9/hooks")
+            assert endpoint.secret is not None
+            assert (await client.webhook_endpoints.get(endpoint.id)).url == endpoint.url
+            assert endpoint.id in {e.id for e in await client.webhook_endpoints.list()}
+            rotated = await client.webhook_endpoints.rotate_secret(endpoint.id)
+            assert rotated.secret not in (None, endpoint.secret)
+            await client.webhook_endpoints.delete(endpoint.id)
+            with pytest.raises(NotFoundError):
+                await client.webhook_endpoints.get(endpoint.id)
+
+            latest = (await client.events.list(limit=1)).data[0]
+            assert (await client.events.get(latest.id)).id == latest.id
+            secret = await client.callback_secret.get()
+            assert secret.secret.startswith("whsec_")
 
     async def test_errors_are_the_same_classes(self, gateway: Gateway) -> None:
         async with gateway.async_client() as client:

@@ -18,6 +18,7 @@ from pesaswitch_sdk import (
     APIConnectionError,
     AsyncPesaswitch,
     ConflictError,
+    IdempotencyError,
     MpesaUnavailableError,
     Pesaswitch,
     RateLimitError,
@@ -123,6 +124,19 @@ def test_a_long_retry_after_is_raised_not_waited_for() -> None:
     assert raised.value.code == "stk_phone_blocked"
     assert raised.value.retry_after == 86400
     assert len(server.requests) == 1
+
+
+def test_running_out_of_retries_while_the_first_attempt_runs() -> None:
+    in_use = problem(409, "idempotency_key_in_use", retry_after="0")
+    with serving(*[in_use] * 4, CREATED) as (server, client):
+        with pytest.raises(IdempotencyError) as raised:
+            client.payments.create(amount=10, phone="254708374149")
+        key = raised.value.idempotency_key
+        assert key is not None
+        assert server.header_values("idempotency-key") == [key] * 4
+        # Later, the same key gets the first attempt's answer.
+        again = client.payments.create(amount=10, phone="254708374149", idempotency_key=key)
+    assert again.id == "pay_scripted"
 
 
 def test_other_conflicts_are_not_retried() -> None:

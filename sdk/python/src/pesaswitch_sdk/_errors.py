@@ -70,6 +70,12 @@ class APIError(PesaswitchError):
         self.payout: Payout | None = _payout_of(problem)
         super().__init__(f"{self.status} {self.code}: {self.detail}")
 
+    @property
+    def idempotency_key(self) -> str | None:
+        """The key the failed request was sent with (generated, unless you gave one): the
+        same call with it later returns the first attempt's answer."""
+        return self.response.request.headers.get("idempotency-key")
+
 
 class InvalidRequestError(APIError):
     pass

@@ -24,7 +24,10 @@ from pesaswitch_sdk._errors import (
 from pesaswitch_sdk._retry import RetryPolicy, delay_after_error, delay_after_response
 from pesaswitch_sdk._version import VERSION
 
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Longer than the gateway's own wait for Daraja (PESASWITCH_DARAJA_TIMEOUT, 30 s): when
+# M-Pesa is slow, the gateway's answer (502 daraja_timeout, with the pending payment)
+# arrives before the client gives up, instead of a bare timeout and a retry.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 USER_AGENT = f"pesaswitch-sdk-python/{VERSION} httpx/{httpx.__version__}"
 
 QueryParams = Mapping[str, str | int | None]
