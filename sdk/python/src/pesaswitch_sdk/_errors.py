@@ -74,7 +74,8 @@ class APIError(PesaswitchError):
     def idempotency_key(self) -> str | None:
         """The key the failed request was sent with (generated, unless you gave one): the
         same call with it later returns the first attempt's answer."""
-        return self.response.request.headers.get("idempotency-key")
+        key: str | None = self.response.request.headers.get("idempotency-key")
+        return key
 
 
 class InvalidRequestError(APIError):
