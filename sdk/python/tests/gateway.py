@@ -50,7 +50,6 @@ class Gateway:
     base_url: str
     secret_key: str
     public_key: str
-    env: dict[str, str]
 
     def client(self, api_key: str | None = None) -> Pesaswitch:
         return Pesaswitch(api_key or self.secret_key, self.base_url, retries=FAST_RETRIES)
@@ -121,6 +120,6 @@ def running_gateway(workdir: Path) -> Iterator[Gateway]:
             env=env, capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         account = json.loads(created.stdout)
-        yield Gateway(base_url, account["secret_key"], account["public_key"], env)
+        yield Gateway(base_url, account["secret_key"], account["public_key"])
     finally:
         _stop(process)
