@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks clean
+.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks clean docs docs-build
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ format: install
 	$(BIN)/ruff format pesaswitch tests bench examples
 	$(BIN)/ruff check --fix pesaswitch tests bench examples
 
-test: lint test-sqlite test-postgres
+test: lint docs-build test-sqlite test-postgres
 
 test-sqlite: install
 	bash scripts/ensure-php.sh
@@ -40,6 +40,13 @@ test-postgres: install
 	bash scripts/ensure-php.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db postgres
+
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link fails `make test`.
+docs-build: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 # The API benchmark (bench/run.py): gateway, worker, simulator and receiver as processes.
 # Not part of `make test`. Override e.g. BENCH_ARGS='--db postgres --api-procs 2 --workers 2'.
@@ -55,4 +62,4 @@ bench-webhooks: install
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 2
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var site .mypy_cache .ruff_cache .pytest_cache
