@@ -1,9 +1,10 @@
 """Reading a Markdown page as a walkthrough: its shell blocks, in order, and the JSON answers
 shown after them.
 
-Conventions (docs/contributing-docs.md says the same for writers):
+Conventions (docs/writing-docs.md says the same for writers):
 
-- The README always runs; a page under docs/ runs when it contains ``<!-- walkthrough -->``.
+- The README always runs; a page under docs/ runs when it has ``<!-- walkthrough -->`` on
+  a line of its own.
 - Every ```` ```sh ```` / ```` ```bash ```` block runs, in one shell, in page order, so a
   variable one block sets is there for the next (``set -euo pipefail``: any failing
   command fails the walkthrough).
@@ -55,7 +56,9 @@ class Block:
 
 
 def is_walkthrough(path: Path) -> bool:
-    return path.name == "README.md" or PAGE_MARKER in path.read_text()
+    """The README, or a page with the marker on a line of its own."""
+    lines = path.read_text().splitlines()
+    return path.name == "README.md" or PAGE_MARKER in (line.strip() for line in lines)
 
 
 def parse(markdown: str) -> list[Block]:
