@@ -4,7 +4,9 @@ The reader's checkout is mirrored in a temporary directory (``.venv`` and ``exam
 linked, ``var/`` empty), so the gateway starts on a clean database and whatever the
 commands write (``var/sandbox.env``, ``merchant.key``) stays out of the repository. The
 gateway is what ``make run`` starts: ``pesaswitch serve --bootstrap`` with
-``PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS=true`` and nothing else set. Only the ports differ:
+``PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS=true``, and two differences: the simulator calls
+back after 1.5 s instead of 3 (so the pages' ``sleep 4`` keeps its margin on a loaded
+machine), and the ports:
 every ``127.0.0.1:<port>`` of the page becomes a free port (8000 the gateway's), in the
 commands, the answers and the example programs' base-URL variables (``EXAMPLE_URLS``,
 whose values are those programs' own defaults).
@@ -74,7 +76,11 @@ class Walkthrough:
         port = self.mapping[GATEWAY_PORT]
         self.gateway = Process(
             [str(self.workdir / ".venv/bin/pesaswitch"), "serve", "--bootstrap"],
-            {"PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true", "PESASWITCH_PORT": str(port)},
+            {
+                "PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true",
+                "PESASWITCH_PORT": str(port),
+                "PESASWITCH_SIMULATOR_DELAY": "1.5",
+            },
             self.workdir / "gateway.log",
             cwd=self.workdir,
             env_base=self.base_env,
