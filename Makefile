@@ -32,12 +32,14 @@ test: lint docs-build test-sqlite test-postgres
 
 test-sqlite: install
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db sqlite
 
 test-postgres: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db postgres
 
