@@ -47,8 +47,9 @@ test-postgres: install
 docs-build: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
+DOCS_ADDR ?= 127.0.0.1:8001
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 # The API benchmark (bench/run.py): gateway, worker, simulator and receiver as processes.
 # Not part of `make test`. Override e.g. BENCH_ARGS='--db postgres --api-procs 2 --workers 2'.
