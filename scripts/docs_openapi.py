@@ -39,9 +39,7 @@ def openapi() -> dict[str, Any]:
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:
-    files.append(
-        File.generated(config, "openapi.json", content=json.dumps(openapi(), indent=2))
-    )
+    files.append(File.generated(config, "openapi.json", content=json.dumps(openapi(), indent=2)))
     return files
 
 
