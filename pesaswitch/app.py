@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
 from pesaswitch.compat.payhero import create_payhero_app
@@ -119,7 +119,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))
     app.mount("/remittance", create_pokea_app(runtime))
-    app.mount("/metrics", make_asgi_app())
     if runtime.simulator is not None:
         # The sandbox phone on the gateway's own port: only beside the embedded simulator,
         # never in daraja_mode sandbox or production.
@@ -130,6 +129,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # A route, not a mounted app: a mount at /metrics answers 307 to /metrics/.
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:
