@@ -33,6 +33,8 @@ class ReturnStatus(StrEnum):
 
 
 OPEN_STATUSES = (ReturnStatus.PENDING.value, ReturnStatus.PROCESSING.value)
+# The reference of the payout that carries a refund: "refund:<refund id>".
+REFUND_REFERENCE_PREFIX = "refund:"
 
 
 class PaymentReturn(Base):
