@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from pesaswitch.banks.endpoints import router as bank_paybills_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
     app.include_router(refunds_router)
+    app.include_router(bank_paybills_router)
     app.include_router(reversal_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
