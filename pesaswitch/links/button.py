@@ -35,7 +35,7 @@ def button_snippet(public_url: str, link: PaymentLink, label: str = DEFAULT_LABE
     )
 
 
-@router.get("/pay/button.js")
+@router.api_route("/pay/button.js", methods=["GET", "HEAD"])
 async def button_js() -> Response:
     return Response(
         BUTTON_JS.read_bytes(),

@@ -57,6 +57,9 @@ async def test_button_js_is_a_self_contained_static_script(gateway_factory: Any)
     assert script.headers["x-content-type-options"] == "nosniff"
     assert "document.currentScript" in script.text
     assert '"/pay/"' in script.text
+    head = await gateway.client.head("/pay/button.js")
+    assert head.status_code == 200
+    assert head.headers["content-type"] == script.headers["content-type"]
     # No third-party assets: it loads nothing, and names no other host.
     assert not re.search(r"https?://(?!GATEWAY)", script.text)
     assert "import " not in script.text
