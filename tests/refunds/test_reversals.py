@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from pesaswitch.daraja.reversal import ReversalRequest
+from pesaswitch.payouts.initiate import initiator
 from pesaswitch.refunds.models import Reversal, ReversalCallback
 from tests.conftest import problem
 from tests.ledger.helpers import fees_balance
@@ -169,3 +171,39 @@ async def test_idempotent_reversal_replay(gateway_factory: Any) -> None:
     again = await gateway.client.post(path, headers=headers, json={})
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
+
+
+async def test_already_reversed_at_mpesa_fails_and_releases(gateway_factory: Any) -> None:
+    """Someone reversed the receipt in the M-Pesa portal first: Daraja says R000001."""
+    gateway, merchant = await shop(gateway_factory)
+    pay = await paid(gateway, merchant, 800)
+    runtime = gateway.app.state.runtime
+    earlier = ReversalRequest(
+        initiator=await initiator(runtime), transaction_id=pay["mpesa_receipt"], amount=800,
+        receiver_party=gateway.settings.daraja_shortcode,
+        result_url="http://127.0.0.1:9/r", queue_timeout_url="http://127.0.0.1:9/t",
+    )  # fmt: skip
+    await runtime.daraja.for_app(None).transaction_reversal(earlier)
+    created = await reverse(gateway, merchant, pay["id"])
+    final = await wait_final(gateway, merchant, f"/v1/reversals/{created.json()['id']}")
+    assert (final["status"], final["result_code"]) == ("failed", "R000001")
+    assert await balance(gateway, merchant) == {
+        "available": 800 - COLLECTION_FEE(800), "reserved": 0,
+    }  # fmt: skip
+    assert await invariants(gateway) == []
+
+
+async def test_racing_refund_and_reversal_cannot_both_win(gateway_factory: Any) -> None:
+    gateway, merchant = await shop(gateway_factory)
+    pay = await paid(gateway, merchant, 1000)
+    refund, reversal = await asyncio.gather(
+        gateway.client.post(
+            f"/v1/payments/{pay['id']}/refund", headers=merchant.auth, json={"amount": 300}
+        ),
+        reverse(gateway, merchant, pay["id"]),
+    )
+    assert sorted([refund.status_code, reversal.status_code]) == [201, 409], (
+        refund.text, reversal.text,
+    )  # fmt: skip
+    loser = refund if refund.status_code == 409 else reversal
+    assert problem(loser)["code"] in {"payment_already_reversed", "payment_not_reversible"}
