@@ -207,3 +207,33 @@ async def test_racing_refund_and_reversal_cannot_both_win(gateway_factory: Any) 
     )  # fmt: skip
     loser = refund if refund.status_code == 409 else reversal
     assert problem(loser)["code"] in {"payment_already_reversed", "payment_not_reversible"}
+
+
+async def test_bad_reversal_callbacks_change_nothing(gateway_factory: Any) -> None:
+    gateway, merchant = await shop(gateway_factory)
+    pay = await paid(gateway, merchant, 600, phone=LOSES_RESULT)
+    # The Result is never sent: only Transaction Status settles this one.
+    created = await reverse(gateway, merchant, pay["id"])
+    reversal_id = created.json()["id"]
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        token = await session.scalar(
+            select(Reversal.callback_token).where(Reversal.id == reversal_id)
+        )
+    unknown = await gateway.client.post("/daraja/reversal/result/not-a-token", json={})
+    assert unknown.status_code == 404
+    garbage = await gateway.client.post(
+        f"/daraja/reversal/result/{token}", content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert garbage.status_code == 400
+    assert problem(garbage)["code"] == "bad_request"
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        outcomes = list(
+            await session.scalars(
+                select(ReversalCallback.outcome).where(ReversalCallback.reversal_id == reversal_id)
+            )
+        )
+    assert "invalid" in outcomes
+    final = await wait_final(gateway, merchant, f"/v1/reversals/{reversal_id}")
+    assert final["status"] == "completed"  # settled by Transaction Status all the same
+    assert await invariants(gateway) == []
