@@ -234,15 +234,26 @@ async def get_refund(session: AsyncSession, *, account_id: str, refund_id: str) 
 
 
 async def payment_detail(session: AsyncSession, *, payment: Payment) -> PaymentDetailOut:
-    refunds = list(
-        await session.scalars(
-            select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)
+    """The payment with its refunds and reversal. A payment never refunded or reversed
+    (most) costs one primary-key read, plus the channel's kind when it is completed."""
+    base = PaymentDetailOut.render(payment).model_dump()
+    claim_row = await session.get(PaymentReturn, payment.id, populate_existing=True)
+    refunds: list[Refund] = []
+    reversal: Reversal | None = None
+    claims = Claims(0, 0)
+    if claim_row is not None:
+        claims = Claims(claim_row.refunded, claim_row.reversed)
+        refunds = list(
+            await session.scalars(
+                select(Refund).where(Refund.payment_id == payment.id).order_by(Refund.id)
+            )
         )
-    )
-    reversal = await session.scalar(
-        select(Reversal).where(Reversal.payment_id == payment.id).order_by(Reversal.id.desc())
-    )
-    claims = await claims_of(session, payment_id=payment.id)
+        reversal = await session.scalar(
+            select(Reversal)
+            .where(Reversal.payment_id == payment.id)
+            .order_by(Reversal.id.desc())
+            .limit(1)
+        )
     refundable = 0
     if (
         payment.status == PaymentStatus.COMPLETED.value
@@ -250,7 +261,6 @@ async def payment_detail(session: AsyncSession, *, payment: Payment) -> PaymentD
         and await _is_wallet_payment(session, payment)
     ):
         refundable = payment.amount - claims.refunded
-    base = PaymentDetailOut.render(payment).model_dump()
     return PaymentDetailOut(
         **{
             **base,
