@@ -21,6 +21,7 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
+from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
@@ -40,6 +41,7 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
     return SimulatorConfig(
         consumer_key=settings.daraja_consumer_key,
         consumer_secret=settings.daraja_consumer_secret,
+        accept_any_app=settings.simulator_accept_any_app,
         passkeys={settings.daraja_shortcode: settings.daraja_passkey},
         callback_delay=settings.simulator_delay,
         hang_seconds=settings.simulator_hang_seconds,
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhooks_router)
     app.include_router(ledger_router)
     app.include_router(daraja_router)
+    # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
+    app.include_router(doctor_probe_router)
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
     app.include_router(refunds_router)

@@ -1,4 +1,5 @@
-"""The ``pesaswitch`` command: serve, worker, migrate, accounts, keys, channels, simulator."""
+"""The ``pesaswitch`` command: serve, worker, migrate, doctor, accounts, keys, channels,
+simulator."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
 from pesaswitch.dashboard import users
 from pesaswitch.dashboard.cli import users_app
+from pesaswitch.doctor.runner import load_and_run
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 from pesaswitch.kit.ids import new_token
 from pesaswitch.kit.logging import configure_logging
@@ -206,6 +208,19 @@ def simulator(
     settings = load_settings()
     sim = Simulator(simulator_config(settings))
     uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
+
+
+@app.command("doctor")
+def doctor(
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Also fetch PESASWITCH_PUBLIC_URL from here.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the settings, Daraja and the database before going live; exit 1 on a failure."""
+    report = load_and_run(probe=probe)
+    typer.echo(report.render_json() if as_json else report.render_text())
+    raise typer.Exit(code=0 if report.ok else 1)
 
 
 @app.command(
