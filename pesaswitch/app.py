@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from pesaswitch.banks.endpoints import router as bank_paybills_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -28,6 +29,8 @@ from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
 from pesaswitch.payouts.endpoints import router as payouts_router
+from pesaswitch.refunds.callbacks import router as reversal_callbacks_router
+from pesaswitch.refunds.endpoints import router as refunds_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
 from pesaswitch.webhooks.endpoints import router as webhooks_router
@@ -115,6 +118,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(doctor_probe_router)
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
+    app.include_router(refunds_router)
+    app.include_router(bank_paybills_router)
+    app.include_router(reversal_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))

@@ -19,6 +19,7 @@ import structlog
 from pesaswitch.daraja import b2c
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
 from pesaswitch.daraja.result_codes import INVALID_TOKEN_CODES
+from pesaswitch.daraja.reversal import ReversalRequest, transaction_reversal
 from pesaswitch.daraja.wire import (
     StkPushAccepted,
     StkPushRequest,
@@ -177,6 +178,9 @@ class DarajaClient:
 
     async def account_balance(self, request: b2c.AccountBalanceRequest) -> b2c.B2CAccepted:
         return await b2c.account_balance(self._post, request)
+
+    async def transaction_reversal(self, request: ReversalRequest) -> b2c.B2CAccepted:
+        return await transaction_reversal(self._post, request)
 
 
 def _is_business_refusal(http_status: int, error_code: str) -> bool:

@@ -19,6 +19,10 @@ class EventType(StrEnum):
     PAYMENT_EXPIRED = "payment.expired"
     PAYOUT_COMPLETED = "payout.completed"
     PAYOUT_FAILED = "payout.failed"
+    REFUND_COMPLETED = "refund.completed"
+    REFUND_FAILED = "refund.failed"
+    PAYMENT_REVERSED = "payment.reversed"
+    REVERSAL_FAILED = "reversal.failed"
 
 
 class DeliveryStatus(StrEnum):

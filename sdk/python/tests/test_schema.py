@@ -14,6 +14,7 @@ from pydantic import BaseModel
 import pesaswitch_sdk as sdk
 from pesaswitch_sdk.resources.payments import Payments
 from pesaswitch_sdk.resources.payouts import Payouts
+from pesaswitch_sdk.resources.refunds import Refunds, Reversals
 from pesaswitch_sdk.resources.webhook_endpoints import WebhookEndpoints
 
 from gateway import Gateway
@@ -31,12 +32,19 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "AttemptOut": sdk.DeliveryAttempt,
     "CallbackSecretOut": sdk.CallbackSecret,
     "EventOut": sdk.UnknownEvent,
+    "PaymentDetailOut": sdk.PaymentDetail,
+    "RefundOut": sdk.Refund,
+    "ReversalOut": sdk.Reversal,
+    "BankPaybillOut": sdk.BankPaybill,
+    "BankPaybillList": sdk.BankPaybillList,
 }
 
 CREATE_METHODS: dict[str, Callable[..., Any]] = {
     "PaymentCreate": Payments.create,
     "PayoutCreate": Payouts.create,
     "EndpointCreate": WebhookEndpoints.create,
+    "RefundCreate": Refunds.create,
+    "ReversalCreate": Reversals.create,
 }
 
 
@@ -63,7 +71,8 @@ def test_a_create_method_takes_every_field_of_its_body(
     schemas: dict[str, Any], schema_name: str
 ) -> None:
     parameters = inspect.signature(CREATE_METHODS[schema_name]).parameters
-    accepted = set(parameters) - {"self", "idempotency_key"}
+    # The payment a refund or reversal is of is in the path, not the body.
+    accepted = set(parameters) - {"self", "idempotency_key", "payment_id"}
     schema = schemas[schema_name]
     assert accepted == set(schema["properties"])
     for name in schema.get("required", []):

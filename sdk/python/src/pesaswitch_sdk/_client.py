@@ -22,6 +22,14 @@ from pesaswitch_sdk.resources.events import (
 from pesaswitch_sdk.resources.payments import AsyncPayments, Payments
 from pesaswitch_sdk.resources.payouts import AsyncPayouts, Payouts
 from pesaswitch_sdk.resources.phone_numbers import AsyncPhoneNumbers, PhoneNumbers
+from pesaswitch_sdk.resources.refunds import (
+    AsyncBankPaybills,
+    AsyncRefunds,
+    AsyncReversals,
+    BankPaybills,
+    Refunds,
+    Reversals,
+)
 from pesaswitch_sdk.resources.wallet import (
     AsyncBalanceResource,
     AsyncLedgerEntries,
@@ -74,6 +82,9 @@ class Pesaswitch:
         self.webhook_endpoints = WebhookEndpoints(transport)
         self.events = Events(transport)
         self.callback_secret = CallbackSecretResource(transport)
+        self.refunds = Refunds(transport)
+        self.reversals = Reversals(transport)
+        self.bank_paybills = BankPaybills(transport)
 
     def close(self) -> None:
         if self._owns_http:
@@ -120,6 +131,9 @@ class AsyncPesaswitch:
         self.webhook_endpoints = AsyncWebhookEndpoints(transport)
         self.events = AsyncEvents(transport)
         self.callback_secret = AsyncCallbackSecretResource(transport)
+        self.refunds = AsyncRefunds(transport)
+        self.reversals = AsyncReversals(transport)
+        self.bank_paybills = AsyncBankPaybills(transport)
 
     async def aclose(self) -> None:
         if self._owns_http:

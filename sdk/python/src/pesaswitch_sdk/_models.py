@@ -70,6 +70,76 @@ class Payment(ApiObject):
         return self.status not in NON_FINAL_PAYMENT_STATUSES
 
 
+class Refund(ApiObject):
+    """Money paid back to a payment's payer by B2C from the wallet (``re_…``)."""
+
+    object: str = "refund"
+    id: str
+    payment_id: str
+    payout_id: str = Field(description="The payout that carries the refund.")
+    status: str
+    amount: int
+    fee: int = Field(description="The payout fee, charged to the wallet on top of amount.")
+    reason: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finalized_at: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status not in NON_FINAL_PAYOUT_STATUSES
+
+
+class Reversal(ApiObject):
+    """M-Pesa's Transaction Reversal of a whole payment (``rv_…``)."""
+
+    object: str = "reversal"
+    id: str
+    payment_id: str
+    status: str
+    amount: int
+    wallet_amount: int = Field(description="What the wallet gives back.")
+    fee: int = Field(description="The collection fee, returned by the operator.")
+    receipt: str
+    reason: str
+    originator_conversation_id: str
+    conversation_id: str | None = None
+    transaction_id: str | None = None
+    result_code: str | None = None
+    result_desc: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    finalized_at: datetime | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status not in NON_FINAL_PAYOUT_STATUSES
+
+
+class PaymentDetail(Payment):
+    """A payment as ``GET /v1/payments/{id}`` shows it: with what went back."""
+
+    amount_refunded: int = 0
+    amount_refundable: int = 0
+    reversed: bool = False
+    refunds: list[Refund] = Field(default_factory=list)
+    reversal: Reversal | None = None
+
+
+class BankPaybill(ApiObject):
+    object: str = "bank_paybill"
+    name: str
+    paybill: str
+    aliases: list[str]
+
+
+class BankPaybillList(ApiObject):
+    object: str = "list"
+    data: list[BankPaybill]
+    source: str = Field(description="Where the gateway's list comes from.")
+    retrieved: str = Field(description="When it was read (YYYY-MM-DD).")
+
+
 class Payout(ApiObject):
     """A B2C disbursement (``po_…``) from the account's wallet."""
 

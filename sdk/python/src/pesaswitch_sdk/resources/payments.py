@@ -9,7 +9,7 @@ from typing import Any
 
 from pesaswitch_sdk._errors import WaitTimeoutError
 from pesaswitch_sdk._http import ApiRequest, AsyncTransport, SyncTransport, create_request
-from pesaswitch_sdk._models import Payment
+from pesaswitch_sdk._models import Payment, PaymentDetail
 from pesaswitch_sdk._pagination import AsyncPage, SyncPage, page_params
 
 DEFAULT_WAIT_TIMEOUT = 60.0
@@ -87,8 +87,9 @@ class Payments:
         )  # fmt: skip
         return Payment.model_validate(self._transport.send(request))
 
-    def get(self, payment_id: str) -> Payment:
-        return Payment.model_validate(
+    def get(self, payment_id: str) -> PaymentDetail:
+        """The payment, with its refunds and reversal."""
+        return PaymentDetail.model_validate(
             self._transport.send(ApiRequest("GET", f"/v1/payments/{payment_id}"))
         )
 
@@ -158,8 +159,9 @@ class AsyncPayments:
         )  # fmt: skip
         return Payment.model_validate(await self._transport.send(request))
 
-    async def get(self, payment_id: str) -> Payment:
-        return Payment.model_validate(
+    async def get(self, payment_id: str) -> PaymentDetail:
+        """The payment, with its refunds and reversal."""
+        return PaymentDetail.model_validate(
             await self._transport.send(ApiRequest("GET", f"/v1/payments/{payment_id}"))
         )
 
