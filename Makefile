@@ -23,6 +23,8 @@ lint: install
 	$(BIN)/ruff check pesaswitch tests bench examples
 	$(BIN)/ruff format --check pesaswitch tests bench examples
 	$(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -r pesaswitch -q
+	$(BIN)/python scripts/audit_deps.py
 
 format: install
 	$(BIN)/ruff format pesaswitch tests bench examples

@@ -18,7 +18,8 @@ from pesaswitch.ledger.fees import (
 
 # The placeholder makes `make run` work out of the box; it is refused for live use
 # (see `_refuse_placeholder_secret`), as the FastAPI full-stack template does.
-PLACEHOLDER_SECRET_KEY = "change-me-sandbox-only"
+# bandit B105: the placeholder is refused outside the simulator (below).
+PLACEHOLDER_SECRET_KEY = "change-me-sandbox-only"  # nosec B105
 
 # Safaricom's published sandbox STK shortcode and passkey (daraja.md §8). Only the
 # simulator and Daraja's sandbox accept them.
