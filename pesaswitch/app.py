@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from pesaswitch.accounts.dependencies import read_auth, write_auth
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -23,6 +24,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
+from pesaswitch.kit.openapi import declare_problems
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
@@ -105,11 +107,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
     install_dashboard(app)
-    app.include_router(payments_router)
-    app.include_router(webhooks_router)
-    app.include_router(ledger_router)
+    for router in (payments_router, webhooks_router, ledger_router, payouts_router):
+        # Every error a v1 route can answer, in the document (kit/openapi.py).
+        declare_problems(router, auth=(read_auth,), write=(write_auth,))
+        app.include_router(router)
     app.include_router(daraja_router)
-    app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))

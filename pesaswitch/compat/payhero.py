@@ -22,6 +22,7 @@ from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
 from pesaswitch.kit.clock import isoformat
 from pesaswitch.kit.ids import new_reference
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, vendor_responses
 from pesaswitch.ledger import service as ledger
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
@@ -240,7 +241,7 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             status_code=201,
         )  # fmt: skip
 
-    @app.get("/transaction-status")
+    @app.get("/transaction-status", responses=vendor_responses(404))
     async def transaction_status(
         auth: Auth, reference: Annotated[str, Query(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
@@ -362,4 +363,9 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             status_code=201,
         )  # fmt: skip
 
+    # Every error a route can answer, in the document, in the vendor's shape.
+    declare_problems(
+        app.router, auth=(basic_auth,), write=(basic_auth,),
+        media_type="application/json", schema=VENDOR_ERROR_SCHEMA,
+    )  # fmt: skip
     return app

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.payments import service
@@ -27,23 +28,13 @@ from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
-
 
 @router.post(
     "/payments",
     status_code=201,
     response_model=PaymentOut,
-    responses={
-        400: PROBLEM,
-        401: PROBLEM,
-        403: PROBLEM,
-        404: PROBLEM,
-        409: PROBLEM,
-        422: PROBLEM,
-        502: PROBLEM,
-        503: PROBLEM,
-    },
+    # The rest (auth, body, parameters) is derived: kit/openapi.py.
+    responses=problem_responses(404, 409, 429, 502, 503),
     summary="Send an STK Push prompt to the customer's phone",
 )
 async def create_payment(
@@ -59,7 +50,7 @@ async def create_payment(
     return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
 
 
-@router.get("/payments/{payment_id}", response_model=PaymentOut, responses={404: PROBLEM})
+@router.get("/payments/{payment_id}", response_model=PaymentOut)
 async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         payment = await service.get_payment(
