@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
+from starlette.routing import Mount
 
 from pesaswitch.accounts.dependencies import read_auth, write_auth
 from pesaswitch.compat.payhero import create_payhero_app
@@ -114,9 +116,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(daraja_router)
     app.include_router(payout_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
-    app.mount("/api/v2", create_payhero_app(runtime))
-    app.mount("/api", create_paynexus_app(runtime))
-    app.mount("/remittance", create_pokea_app(runtime))
+    for prefix, dialect in (
+        ("/api/v2", create_payhero_app(runtime)),
+        ("/api", create_paynexus_app(runtime)),
+        ("/remittance", create_pokea_app(runtime)),
+    ):
+        app.mount(prefix, dialect)
+        # Starlette matches a mount with `.*`, which stops at a newline: a dialect URL with
+        # %0A in an id fell through to the native app and got a native-shaped 404.
+        mount = app.router.routes[-1]
+        assert isinstance(mount, Mount)
+        mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
     app.mount("/metrics", make_asgi_app())
     if runtime.simulator is not None:
         # The sandbox phone on the gateway's own port: only beside the embedded simulator,
