@@ -7,9 +7,8 @@ and never a 5xx. The gateway runs as a real process (`served`), called with real
 
 from __future__ import annotations
 
-from typing import Any
-
 import base64
+from typing import Any
 
 import httpx
 import pytest
