@@ -36,7 +36,7 @@ CHECKS = [
     negative_data_rejection,
 ]
 # Examples per operation: the whole module stays within about a minute per database.
-EXAMPLES = 25
+EXAMPLES = 50
 # Mount point of each document; "" is the native API.
 DOCUMENTS = {"native": "", "payhero": "/api/v2", "paynexus": "/api", "pokea": "/remittance"}
 
