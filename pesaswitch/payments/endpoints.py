@@ -3,7 +3,6 @@ SQLite they no longer queue for the write lock behind payments being created."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -12,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.clock import IsoDateTime
 from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
 from pesaswitch.kit.phones import check_phone
@@ -67,8 +67,8 @@ async def list_payments(
     status: Annotated[str | None, Query(max_length=20)] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     reference: Annotated[str | None, Query(max_length=100)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[PaymentOut]:
     filters = PaymentFilters(
         status=status,
