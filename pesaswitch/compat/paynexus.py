@@ -250,7 +250,7 @@ def create_paynexus_app(runtime: Runtime) -> FastAPI:
 
     # Every error a route can answer, in the document, in the vendor's shape.
     declare_problems(
-        app.router, auth=(api_key_auth,), write=(api_key_auth,), always=(429,),
+        app.router, auth=(api_key_auth,), write=(api_key_auth,),
         media_type="application/json", schema=VENDOR_ERROR_SCHEMA,
     )  # fmt: skip
     return app

@@ -39,12 +39,12 @@ VENDOR_ERROR_SCHEMA: dict[str, Any] = {"type": "object", "title": "VendorError"}
 DESCRIPTIONS = {
     400: "The body is not valid JSON",
     401: "Missing, invalid or revoked API key",
+    429: "Refused for now (rate limit, abuse rule or key guessing); see Retry-After",
     403: "A public (read-only) key on a write route",
     404: "No such object on this account",
     409: "Conflict (e.g. an Idempotency-Key still in flight)",
     413: "The body is too large",
     422: "Invalid parameters or body",
-    429: "Refused for now; Retry-After says how long",
     502: "M-Pesa answered with an error",
     503: "M-Pesa is not reachable",
 }
@@ -85,7 +85,7 @@ def route_problems(
     calls = set(_calls(dependant))
     statuses: set[int] = set()
     if calls & set(auth):
-        statuses |= {401, *always}
+        statuses |= {401, 429, *always}  # 429: key guessing (accounts/throttle.py)
     if calls & set(write):
         statuses.add(403)
     params = [
