@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,8 @@ class Served:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@contextmanager
+def serving(database_url: str, logs: Path, **extra_env: str) -> Iterator[Served]:
     """`pesaswitch serve` on 127.0.0.1 with its embedded simulator and worker."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -37,12 +38,19 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "PESASWITCH_SIMULATOR_HANG_SECONDS": "2",
         "PESASWITCH_DARAJA_TIMEOUT": "1",
         "PESASWITCH_WEBHOOK_INTERVAL": "0.2",
+        **extra_env,
     }
-    log = tmp_path_factory.mktemp("served") / "gateway.log"
+    log = logs / "gateway.log"
     process = Process([PESASWITCH, "serve"], env, log)
     try:
         process.wait_http(f"{url}/healthz")
-        merchant = create_account_via_cli({**os.environ, **env}, "Schemathesis shop")
+        merchant = create_account_via_cli({**os.environ, **env}, "Security shop")
         yield Served(url, merchant, process, log)
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(database_url, tmp_path_factory.mktemp("served")) as running:
+        yield running
