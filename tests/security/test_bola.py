@@ -39,5 +39,5 @@ async def test_another_accounts_objects_are_not_found(world: World) -> None:
         try:
             await run(world)
         except AssertionError as exc:
-            failures.append(f"{route}: {exc}")
+            failures.append(f"{route}: {exc}"[:600])
     assert not failures, "\n".join(failures)
