@@ -23,11 +23,14 @@ def main() -> int:
         timeout=600,
         check=False,
     )
+    strict = os.environ.get("PESASWITCH_AUDIT_STRICT") == "1"
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:
-        print(f"pip-audit did not produce a report (exit {run.returncode}):\n{run.stderr}")
-        return 1
+        # Typically the vulnerability service cannot be reached at all.
+        last = (run.stderr.strip().splitlines() or ["(no output)"])[-1]
+        print(f"pip-audit: NOT AUDITED, no report (exit {run.returncode}): {last}")
+        return 1 if strict else 0
     deps = report["dependencies"]
     vulnerable = [d for d in deps if d.get("vulns")]
     skipped = [d for d in deps if d.get("skip_reason")]
@@ -43,7 +46,7 @@ def main() -> int:
         print("  docs/security-testing.md for what that means for this result)")
     if vulnerable:
         return 1
-    if skipped and os.environ.get("PESASWITCH_AUDIT_STRICT") == "1":
+    if skipped and strict:
         print("pip-audit: PESASWITCH_AUDIT_STRICT=1 and the audit is incomplete")
         return 1
     return 0
