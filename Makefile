@@ -26,6 +26,8 @@ lint: install
 	$(BIN)/ruff format --check pesaswitch tests bench examples sdk/python
 	$(BIN)/mypy
 	cd sdk/python && ../../$(BIN)/mypy
+	$(BIN)/bandit -c pyproject.toml -r pesaswitch -q
+	$(BIN)/python scripts/audit_deps.py
 
 format: install
 	$(BIN)/ruff format pesaswitch tests bench examples sdk/python

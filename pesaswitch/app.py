@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,7 +12,9 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
+from starlette.routing import Mount
 
+from pesaswitch.accounts.dependencies import read_auth, write_auth
 from pesaswitch.banks.endpoints import router as bank_paybills_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
@@ -25,6 +28,7 @@ from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
+from pesaswitch.kit.openapi import declare_problems
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
@@ -110,21 +114,35 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     install_handlers(app)
     # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
     install_dashboard(app)
-    app.include_router(payments_router)
-    app.include_router(webhooks_router)
-    app.include_router(ledger_router)
+    v1_routers = (
+        payments_router,
+        webhooks_router,
+        ledger_router,
+        payouts_router,
+        refunds_router,
+        bank_paybills_router,
+    )
+    for router in v1_routers:
+        # Every error a v1 route can answer, in the document (kit/openapi.py).
+        declare_problems(router, auth=(read_auth,), write=(write_auth,))
+        app.include_router(router)
     app.include_router(daraja_router)
     # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
     app.include_router(doctor_probe_router)
-    app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
-    app.include_router(refunds_router)
-    app.include_router(bank_paybills_router)
     app.include_router(reversal_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
-    app.mount("/api/v2", create_payhero_app(runtime))
-    app.mount("/api", create_paynexus_app(runtime))
-    app.mount("/remittance", create_pokea_app(runtime))
+    for prefix, dialect in (
+        ("/api/v2", create_payhero_app(runtime)),
+        ("/api", create_paynexus_app(runtime)),
+        ("/remittance", create_pokea_app(runtime)),
+    ):
+        app.mount(prefix, dialect)
+        # Starlette matches a mount with `.*`, which stops at a newline: a dialect URL with
+        # %0A in an id fell through to the native app and got a native-shaped 404.
+        mount = app.router.routes[-1]
+        assert isinstance(mount, Mount)
+        mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
     if runtime.simulator is not None:
         # The sandbox phone on the gateway's own port: only beside the embedded simulator,
         # never in daraja_mode sandbox or production.

@@ -18,7 +18,8 @@ from pesaswitch.ledger.fees import (
 
 # The placeholder makes `make run` work out of the box; it is refused for live use
 # (see `_refuse_placeholder_secret`), as the FastAPI full-stack template does.
-PLACEHOLDER_SECRET_KEY = "change-me-sandbox-only"
+# bandit B105: the placeholder is refused outside the simulator (below).
+PLACEHOLDER_SECRET_KEY = "change-me-sandbox-only"  # nosec B105
 
 # Safaricom's published sandbox STK shortcode and passkey (daraja.md §8). Only the
 # simulator and Daraja's sandbox accept them.
@@ -58,6 +59,11 @@ class Settings(BaseSettings):
     # How long a process trusts an API key it has verified (revocation from another
     # process takes effect within this; from the same process, at once). 0: no cache.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
+    # API key guessing: this many invalid keys from one address within the window block
+    # that address's unverified keys for a while (accounts/throttle.py).
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_window: float = Field(default=300.0, gt=0)
+    auth_block_seconds: float = Field(default=300.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = ""

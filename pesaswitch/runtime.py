@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from pesaswitch.accounts.throttle import KeyThrottle
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaClients
 from pesaswitch.ledger.policy import bind_ledger_policy
@@ -22,6 +23,8 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     daraja: DarajaClients
     simulator: Simulator | None = None
+    # API key guessing, counted per client address in this process (accounts/throttle.py).
+    key_throttle: KeyThrottle = field(default_factory=KeyThrottle)
 
     def __post_init__(self) -> None:
         # Outcomes are recorded and wallets credited where only a session is at hand

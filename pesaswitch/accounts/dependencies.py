@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from pesaswitch.accounts.keycache import cache
 from pesaswitch.accounts.service import AuthContext, authenticate
@@ -22,6 +22,7 @@ _BEARER_HEADERS = {"WWW-Authenticate": 'Bearer realm="pesaswitch"'}
 
 
 async def read_auth(
+    request: Request,
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> AuthContext:
@@ -32,23 +33,40 @@ async def read_auth(
             headers=_BEARER_HEADERS,
         )
     try:
-        return await authenticate_cached(runtime, credentials.strip())
+        return await authenticate_cached(runtime, credentials.strip(), client=client_of(request))
     except AuthenticationFailed as exc:
         exc.headers = _BEARER_HEADERS
         raise
 
 
-async def authenticate_cached(runtime: Runtime, presented: str) -> AuthContext:
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def authenticate_cached(
+    runtime: Runtime, presented: str, *, client: str | None = None
+) -> AuthContext:
     """The key's context, from the cache when it was verified within the TTL, else looked
-    up in a read-only session and cached. Every dialect authenticates through here."""
+    up in a read-only session and cached. Every dialect authenticates through here.
+    A client that keeps presenting invalid keys is throttled (``throttle.py``)."""
     settings = runtime.settings
     digest = crypto.keyed_hash(settings.secret_key, presented)
     cached = cache.get(settings.database_url, digest)
     if cached is not None:
         return cached
+    runtime.key_throttle.check(client)
     generation = cache.generation  # before the read: a revocation after it wins
-    async with read_sessions(runtime.sessionmaker)() as session:
-        context = await authenticate(session, secret_key=settings.secret_key, presented=presented)
+    try:
+        async with read_sessions(runtime.sessionmaker)() as session:
+            context = await authenticate(
+                session, secret_key=settings.secret_key, presented=presented
+            )
+    except AuthenticationFailed:
+        runtime.key_throttle.failed(
+            client, limit=settings.auth_failure_limit,
+            window_seconds=settings.auth_failure_window, block_seconds=settings.auth_block_seconds,
+        )  # fmt: skip
+        raise
     cache.put(settings.database_url, digest, context, ttl=settings.api_key_cache_seconds,
               generation=generation)  # fmt: skip
     return context

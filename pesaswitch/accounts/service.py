@@ -27,7 +27,7 @@ from pesaswitch.errors import (
 )
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.kit.ids import new_id, new_token
+from pesaswitch.kit.ids import is_row_id, new_id, new_token
 
 KEY_PREFIXES = {
     (KeyKind.SECRET, Environment.SANDBOX): "sk_test_",
@@ -163,7 +163,9 @@ async def add_channel(
         # One of Kenya's banks' paybills and an account there (banks/paybills.py).
         account_number = check_bank_channel(shortcode, account_number)
     if credential_id is not None:
-        credential = await session.get(Credential, credential_id)
+        credential = (
+            await session.get(Credential, credential_id) if is_row_id(credential_id) else None
+        )
         if credential is None or credential.account_id != account_id:
             raise NotFound(f"No credential {credential_id}")
     has_default = await session.scalar(
@@ -198,6 +200,8 @@ async def resolve_channel(
     session: AsyncSession, *, account_id: str, channel_id: int | None
 ) -> Channel:
     """The requested channel of this account, or its default; another's is 'not found'."""
+    if channel_id is not None and not is_row_id(channel_id):
+        raise ChannelNotFound(f"No channel {channel_id}")
     query = select(Channel).where(Channel.account_id == account_id, Channel.is_active)
     if channel_id is None:
         query = query.where(Channel.is_default)

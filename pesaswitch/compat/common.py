@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pesaswitch.accounts.dependencies import authenticate_cached
+from pesaswitch.accounts.dependencies import authenticate_cached, client_of
 from pesaswitch.accounts.service import AuthContext
 from pesaswitch.errors import (
     AuthenticationFailed,
@@ -78,10 +78,10 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-async def authenticate_key(runtime: Runtime, presented: str) -> AuthContext:
+async def authenticate_key(runtime: Runtime, presented: str, request: Request) -> AuthContext:
     # The native API's key cache (``accounts/keycache.py``): a revocation through this
     # process evicts the key at once, one through another within the cache's TTL.
-    return await authenticate_cached(runtime, presented)
+    return await authenticate_cached(runtime, presented, client=client_of(request))
 
 
 async def basic_auth(request: Request) -> AuthContext:
@@ -98,8 +98,8 @@ async def basic_auth(request: Request) -> AuthContext:
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise AuthenticationFailed("The Basic credentials are not valid base64") from exc
     if not password:
-        return await authenticate_key(runtime, username)
-    auth = await authenticate_key(runtime, password)
+        return await authenticate_key(runtime, username, request)
+    auth = await authenticate_key(runtime, password, request)
     if auth.key_id != username:
         raise AuthenticationFailed("The API username does not match the API password")
     return auth
@@ -113,7 +113,7 @@ async def api_key_auth(request: Request) -> AuthContext:
         presented = token.strip() if scheme.lower() == "bearer" else ""
     if not presented:
         raise AuthenticationFailed("Send your API key in the X-API-Key header")
-    return await authenticate_key(get_runtime(request), presented)
+    return await authenticate_key(get_runtime(request), presented, request)
 
 
 def require_write(auth: AuthContext) -> AuthContext:

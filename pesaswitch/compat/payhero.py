@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,8 @@ from pesaswitch.compat.common import basic_auth, install_vendor_errors, require_
 from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
 from pesaswitch.kit.clock import isoformat
-from pesaswitch.kit.ids import new_reference
+from pesaswitch.kit.ids import ROW_ID_MAX, new_reference
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, vendor_responses
 from pesaswitch.ledger import service as ledger
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
@@ -75,7 +76,7 @@ class PaymentIn(BaseModel):
 
     amount: int | str
     phone_number: str = Field(min_length=1, max_length=32)
-    channel_id: int | None = None
+    channel_id: int | None = Field(default=None, ge=1, le=ROW_ID_MAX)
     provider: str = "m-pesa"
     external_reference: str | None = Field(default=None, max_length=100)
     customer_name: str | None = Field(default=None, max_length=200)
@@ -241,7 +242,7 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             status_code=201,
         )  # fmt: skip
 
-    @app.get("/transaction-status")
+    @app.get("/transaction-status", responses=vendor_responses(404))
     async def transaction_status(
         auth: Auth, reference: Annotated[str, Query(min_length=1, max_length=100)]
     ) -> dict[str, Any]:
@@ -276,7 +277,9 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
                 "pagination": {"page": 1, "per": len(data), "total": len(data)}}  # fmt: skip
 
     @app.get("/payment_channels/{channel_id}")
-    async def read_channel(channel_id: int, auth: Auth) -> dict[str, Any]:
+    async def read_channel(
+        channel_id: Annotated[int, Path(ge=1, le=ROW_ID_MAX)], auth: Auth
+    ) -> dict[str, Any]:
         async with runtime.sessionmaker() as session:
             channel = await accounts.resolve_channel(
                 session, account_id=auth.account_id, channel_id=channel_id
@@ -373,4 +376,9 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             status_code=201,
         )  # fmt: skip
 
+    # Every error a route can answer, in the document, in the vendor's shape.
+    declare_problems(
+        app.router, auth=(basic_auth,), write=(basic_auth,),
+        media_type="application/json", schema=VENDOR_ERROR_SCHEMA,
+    )  # fmt: skip
     return app

@@ -21,6 +21,7 @@ from pesaswitch.compat.common import api_key_auth, install_vendor_errors, requir
 from pesaswitch.db import transaction
 from pesaswitch.errors import AmountOutOfRange, PesaswitchError, TooManyRequests
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, vendor_responses
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
@@ -214,7 +215,7 @@ def create_paynexus_app(runtime: Runtime) -> FastAPI:
             )
         return {"success": True, "data": _payment(payment)}
 
-    @app.post("/payments/status-by-checkout-id")
+    @app.post("/payments/status-by-checkout-id", responses=vendor_responses(404))
     async def by_checkout_id(data: CheckoutIdIn, auth: Auth) -> dict[str, Any]:
         async with runtime.sessionmaker() as session:
             payment = await queries.get_by_checkout_id(
@@ -251,4 +252,9 @@ def create_paynexus_app(runtime: Runtime) -> FastAPI:
                 "events": endpoint.event_types or ["*"], "secret": created.secret,
                 "signature_header": SIGNATURE_HEADER}}  # fmt: skip
 
+    # Every error a route can answer, in the document, in the vendor's shape.
+    declare_problems(
+        app.router, auth=(api_key_auth,), write=(api_key_auth,),
+        media_type="application/json", schema=VENDOR_ERROR_SCHEMA,
+    )  # fmt: skip
     return app

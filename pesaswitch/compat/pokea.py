@@ -36,6 +36,7 @@ from pesaswitch.errors import (
     PesaswitchError,
     ValidationFailed,
 )
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems
 from pesaswitch.payouts import fx
 from pesaswitch.payouts.initiate import initiate_payout
 from pesaswitch.payouts.schemas import PayoutCreate
@@ -214,4 +215,9 @@ def create_pokea_app(runtime: Runtime) -> FastAPI:
              "message": "The service request is submitted successfully."}
         )  # fmt: skip
 
+    # Every error a route can answer, in the document, in the vendor's shape.
+    declare_problems(
+        app.router, auth=(api_key_auth,), write=(api_key_auth,),
+        media_type="application/json", schema=VENDOR_ERROR_SCHEMA,
+    )  # fmt: skip
     return app

@@ -32,7 +32,8 @@ from pesaswitch.kit.clock import daraja_timestamp
 
 log = structlog.get_logger(__name__)
 
-TOKEN_PATH = "/oauth/v1/generate"
+# bandit B105: a URL path, not a password.
+TOKEN_PATH = "/oauth/v1/generate"  # nosec B105
 STK_PUSH_PATH = "/mpesa/stkpush/v1/processrequest"
 STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
 

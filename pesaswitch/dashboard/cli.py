@@ -15,8 +15,9 @@ from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
 users_app = typer.Typer(no_args_is_help=True, help="Dashboard users.")
 
 
+# bandit B107: the empty default means "ask for it" (typer prompts), never a password.
 @users_app.command("create")
-def create(
+def create(  # nosec B107
     email: Annotated[str, typer.Option(help="Sign-in email.")],
     account: Annotated[
         str | None, typer.Option(help="The merchant account (acct_…) the user belongs to.")

@@ -9,7 +9,6 @@ another customer's payment by changing the id in the URL.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +18,7 @@ from pesaswitch.dashboard import security
 from pesaswitch.dashboard.web import anonymous_form, checked_anonymous_form, field, render
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import NotFound, PesaswitchError
+from pesaswitch.kit import crypto
 from pesaswitch.kit.ids import new_token
 from pesaswitch.links import service as links
 from pesaswitch.links.models import PaymentLink
@@ -107,7 +107,7 @@ async def pay(slug: str, request: Request, runtime: RuntimeDep) -> Response:
 
 
 async def _payment(runtime: Runtime, slug: str, payment_id: str, mac: str) -> Payment:
-    if not hmac.compare_digest(mac, _status_mac(runtime, payment_id)):
+    if not crypto.secrets_equal(mac, _status_mac(runtime, payment_id)):
         raise NotFound("No such payment")
     async with read_sessions(runtime.sessionmaker)() as session:
         link, _account = await links.open_link(session, slug=slug[:32])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from pesaswitch.dashboard.models import DashboardSession, User
+from pesaswitch.kit import crypto
 from pesaswitch.kit.ids import new_token
 
 SESSION_COOKIE = "ps_session"
@@ -36,7 +37,7 @@ def seal(secret_key: str, token: str) -> str:
 
 def unseal(secret_key: str, cookie: str | None) -> str | None:
     token, _, signature = (cookie or "").rpartition(".")
-    if not token or not hmac.compare_digest(signature, mac(secret_key, "cookie", token)):
+    if not token or not crypto.secrets_equal(signature, mac(secret_key, "cookie", token)):
         return None
     return token
 
@@ -48,7 +49,7 @@ def csrf_token_for(secret_key: str, basis: str) -> str:
 def csrf_valid(secret_key: str, basis: str | None, presented: str | None) -> bool:
     if not basis or not presented:
         return False
-    return hmac.compare_digest(csrf_token_for(secret_key, basis), presented)
+    return crypto.secrets_equal(presented, csrf_token_for(secret_key, basis))
 
 
 def is_https(request: Request, public_url: str) -> bool:

@@ -8,10 +8,14 @@ time-based rules (e.g. a 24 h block) lift, without waiting. Daraja timestamps
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 from zoneinfo import ZoneInfo
+
+from pydantic import BeforeValidator
 
 NAIROBI = ZoneInfo("Africa/Nairobi")
 
@@ -56,3 +60,17 @@ def nairobi_now() -> datetime:
 def daraja_timestamp(moment: datetime | None = None) -> str:
     """``YYYYMMDDHHmmss`` in Nairobi time, as Daraja's Password and Timestamp use."""
     return (moment or nairobi_now()).astimezone(NAIROBI).strftime("%Y%m%d%H%M%S")
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic reads a bare number as Unix seconds: "created_after=2020" would mean
+    # 00:33:40 on 1 January 1970, not the year 2020. Only ISO 8601 is documented.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value)
+    ):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+# A date-time parameter: ISO 8601 only (no Unix seconds).
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]

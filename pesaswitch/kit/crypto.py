@@ -52,3 +52,9 @@ def decrypt(secret_key: str, ciphertext: str) -> str:
         raise PesaswitchError(
             "A stored secret cannot be decrypted; was PESASWITCH_SECRET_KEY changed?"
         ) from exc
+
+
+def secrets_equal(presented: str, expected: str) -> bool:
+    """Constant-time equality of two secrets. ``hmac.compare_digest`` on ``str`` raises
+    TypeError for non-ASCII text (a 500 for a crafted signature); bytes never do."""
+    return hmac.compare_digest(presented.encode(), expected.encode())

@@ -10,6 +10,15 @@ import secrets
 import string
 import time
 
+# Integer primary keys (channels, credentials) are INTEGER columns: int4 on PostgreSQL.
+# A larger number names no row; passed to the driver it would fail as an overflow (a 500).
+ROW_ID_MAX = 2**31 - 1
+
+
+def is_row_id(value: int) -> bool:
+    return 1 <= value <= ROW_ID_MAX
+
+
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 

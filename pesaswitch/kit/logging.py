@@ -31,8 +31,13 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(level=numeric, format="%(message)s")
-    # httpx logs full URLs at INFO, and callback URLs carry secret tokens.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Libraries that echo what passes through them stay at WARNING even at debug level:
+    # httpx logs full URLs at INFO (callback URLs carry secret tokens); the database
+    # drivers log every statement with its parameters at DEBUG (full phone numbers,
+    # callback tokens, webhook payloads); httpcore and multipart log headers and bodies.
+    for name in ("httpx", "httpcore", "aiosqlite", "asyncpg", "sqlalchemy", "multipart",
+                 "python_multipart"):  # fmt: skip
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

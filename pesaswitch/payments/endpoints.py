@@ -3,7 +3,6 @@ SQLite they no longer queue for the write lock behind payments being created."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -12,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.clock import IsoDateTime
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.payments import service
@@ -29,23 +30,13 @@ from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
-
 
 @router.post(
     "/payments",
     status_code=201,
     response_model=PaymentOut,
-    responses={
-        400: PROBLEM,
-        401: PROBLEM,
-        403: PROBLEM,
-        404: PROBLEM,
-        409: PROBLEM,
-        422: PROBLEM,
-        502: PROBLEM,
-        503: PROBLEM,
-    },
+    # The rest (auth, body, parameters) is derived: kit/openapi.py.
+    responses=problem_responses(404, 409, 429, 502, 503),
     summary="Send an STK Push prompt to the customer's phone",
 )
 async def create_payment(
@@ -61,7 +52,7 @@ async def create_payment(
     return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
 
 
-@router.get("/payments/{payment_id}", response_model=PaymentDetailOut, responses={404: PROBLEM})
+@router.get("/payments/{payment_id}", response_model=PaymentDetailOut)
 async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentDetailOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         payment = await service.get_payment(
@@ -79,8 +70,8 @@ async def list_payments(
     status: Annotated[str | None, Query(max_length=20)] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     reference: Annotated[str | None, Query(max_length=100)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[PaymentOut]:
     filters = PaymentFilters(
         status=status,

@@ -13,6 +13,7 @@ from pesaswitch.daraja.client import DarajaApp
 from pesaswitch.daraja.wire import StkPushRequest
 from pesaswitch.errors import NotFound
 from pesaswitch.kit import crypto
+from pesaswitch.kit.ids import is_row_id
 from pesaswitch.payments.models import Payment
 
 # Daraja's documented limits: AccountReference 12, TransactionDesc 13 characters, and
@@ -41,7 +42,7 @@ async def shortcode_auth(
     """``credential_id`` (PayHero's per-request choice) overrides the channel's credential."""
     chosen = credential_id if credential_id is not None else channel.credential_id
     if chosen is not None:
-        credential = await session.get(Credential, chosen)
+        credential = await session.get(Credential, chosen) if is_row_id(chosen) else None
         if credential is None or credential.account_id != channel.account_id:
             raise NotFound(f"No credential {chosen}")
         key = settings.secret_key

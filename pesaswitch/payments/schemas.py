@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.ids import ROW_ID_MAX
 from pesaswitch.payments.models import Payment
 
 MAX_METADATA_BYTES = 4096
@@ -20,7 +21,9 @@ class PaymentCreate(BaseModel):
 
     amount: StrictInt = Field(description="Whole Kenyan shillings.")
     phone: str = Field(min_length=1, max_length=32, description="Any Kenyan form; normalised.")
-    channel_id: StrictInt | None = Field(default=None, description="Defaults to the account's.")
+    channel_id: StrictInt | None = Field(
+        default=None, ge=1, le=ROW_ID_MAX, description="Defaults to the account's."
+    )
     reference: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     customer_name: str | None = Field(default=None, max_length=200)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.kit.pagination import Page, PageParams, make_page, page_params
 from pesaswitch.payouts import service
 from pesaswitch.payouts.initiate import initiate_payout
@@ -16,14 +17,14 @@ from pesaswitch.payouts.schemas import PayoutCreate, PayoutOut
 from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["payouts"])
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
 
 
 @router.post(
     "/payouts",
     status_code=201,
     response_model=PayoutOut,
-    responses={s: PROBLEM for s in (400, 401, 403, 409, 422, 502, 503)},
+    # The rest (auth, body, parameters) is derived: kit/openapi.py.
+    responses=problem_responses(404, 409, 502, 503),
     summary="Send money from the wallet to an M-Pesa number (B2C)",
 )
 async def create_payout(
@@ -37,7 +38,7 @@ async def create_payout(
     return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
 
 
-@router.get("/payouts/{payout_id}", response_model=PayoutOut, responses={404: PROBLEM})
+@router.get("/payouts/{payout_id}", response_model=PayoutOut)
 async def read_payout(payout_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PayoutOut:
     async with runtime.sessionmaker() as session:
         payout = await service.get_payout(session, account_id=auth.account_id, payout_id=payout_id)

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
+from pesaswitch.kit import crypto
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.phone import create_phone_app
@@ -178,7 +179,9 @@ class Simulator:
             key, _, secret = base64.b64decode(header[6:]).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-        if key == self.config.consumer_key and secret == self.config.consumer_secret:
+        if crypto.secrets_equal(key, self.config.consumer_key) & crypto.secrets_equal(
+            secret, self.config.consumer_secret
+        ):
             return True
         return self.config.accept_any_app and bool(key) and bool(secret)
 
@@ -194,7 +197,9 @@ class Simulator:
 
     def _password_ok(self, shortcode: str, password: Any, timestamp: str) -> bool:
         passkey = self.config.passkeys.get(shortcode, SANDBOX_PASSKEY)
-        return bool(password == stk_password(shortcode, passkey, timestamp))
+        return isinstance(password, str) and crypto.secrets_equal(
+            password, stk_password(shortcode, passkey, timestamp)
+        )
 
     async def stk_push(self, request: Request) -> JSONResponse:
         if not self._authorized(request):

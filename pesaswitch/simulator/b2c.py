@@ -22,6 +22,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from pesaswitch.kit import crypto
 from pesaswitch.simulator import b2c_wire, wire
 from pesaswitch.simulator.b2c_wire import SimulatedPayout
 from pesaswitch.simulator.credentials import SimulatorKeys
@@ -280,10 +281,11 @@ class B2CSimulator:
 
     def _initiator_ok(self, name: Any, credential: Any) -> bool:
         # A wrong name, password or certificate all end as ResultCode 2001 (daraja.md §12).
+        password = self.keys.decrypt(credential) if isinstance(credential, str) else None
         return (
             name == self.config.initiator_name
-            and isinstance(credential, str)
-            and self.keys.decrypt(credential) == self.config.initiator_password
+            and password is not None
+            and crypto.secrets_equal(password, self.config.initiator_password)
         )
 
     @staticmethod

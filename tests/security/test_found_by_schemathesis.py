@@ -1,0 +1,87 @@
+"""Regressions for the defects schemathesis found: each input once made the gateway answer
+wrongly (a 500, the wrong shape, or a silent misreading)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pesaswitch.accounts import service as accounts
+from pesaswitch.errors import ChannelNotFound
+from tests.conftest import Gateway, Merchant, problem
+from tests.security.bola_world import basic
+
+
+# A dialect answers every URL under its mount in its own shape, whatever the URL holds.
+@pytest.mark.parametrize("reference", ["a%0Ab", "%0A", "x%0D%0Ay"])
+async def test_a_newline_in_an_id_stays_in_the_dialect(
+    gateway: Gateway, merchant: Merchant, reference: str
+) -> None:
+    response = await gateway.client.get(
+        f"/api/payments/{reference}", headers={"X-API-Key": merchant.secret_key}
+    )
+    assert response.status_code == 404
+    # PayNexus' shape ({success: false, ...}), never the native problem+json.
+    assert response.headers["content-type"].startswith("application/json"), response.text
+    assert response.json()["success"] is False
+
+
+# Integer ids beyond the database's INTEGER range name no row: 'not found' or 'invalid',
+# never a driver overflow (a 500 on PostgreSQL, found by schemathesis).
+HUGE = [2**31, 2**63, 127040261620249312916799920062435688448]
+
+
+@pytest.mark.parametrize("channel_id", HUGE)
+async def test_huge_channel_ids_are_refused(
+    gateway: Gateway, merchant: Merchant, channel_id: int
+) -> None:
+    read = await gateway.client.get(
+        f"/api/v2/payment_channels/{channel_id}", headers=basic(merchant)
+    )
+    assert read.status_code in (404, 422), read.text
+    for path, body in (
+        ("/v1/payments", {"amount": 10, "phone": "0708374149", "channel_id": channel_id}),
+        ("/api/v2/payments", {"amount": 10, "phone_number": "0708374149",
+                              "channel_id": channel_id, "provider": "m-pesa"}),
+        ("/api/v2/payments", {"amount": 10, "phone_number": "0708374149",
+                              "credential_id": channel_id, "provider": "m-pesa"}),
+    ):  # fmt: skip
+        headers = merchant.auth if path.startswith("/v1") else basic(merchant)
+        response = await gateway.client.post(path, headers=headers, json=body)
+        assert response.status_code in (404, 422), (path, body, response.text)
+    listed = await gateway.client.get("/v1/payments", headers=merchant.auth)
+    assert listed.json()["data"] == []
+
+
+async def test_the_service_guards_every_caller(gateway: Gateway, merchant: Merchant) -> None:
+    async with gateway.app.state.runtime.sessionmaker() as session:
+        with pytest.raises(ChannelNotFound):
+            await accounts.resolve_channel(
+                session, account_id=merchant.account_id, channel_id=2**40
+            )
+
+
+# Date-time filters take ISO 8601 only: a bare number is refused, not read as Unix
+# seconds (``created_after=2020`` used to mean 1970; found by schemathesis).
+@pytest.mark.parametrize("value", ["2020", "-138253", "1700000000.5", " 12 "])
+async def test_numbers_are_refused(gateway: Gateway, merchant: Merchant, value: str) -> None:
+    for name in ("created_after", "created_before"):
+        response = await gateway.client.get(
+            "/v1/payments", params={name: value}, headers=merchant.auth
+        )
+        assert response.status_code == 422, response.text
+        assert problem(response)["code"] == "validation_error"
+
+
+async def test_iso_dates_filter(gateway: Gateway, merchant: Merchant) -> None:
+    paid = await gateway.client.post(
+        "/v1/payments", json={"amount": 10, "phone": "0708374149"}, headers=merchant.auth
+    )
+    assert paid.status_code == 201
+    for params, found in (
+        ({"created_after": "2020-01-01T00:00:00Z"}, True),
+        ({"created_before": "2020-01-01"}, False),
+        ({"created_after": "2999-01-01T00:00:00+03:00"}, False),
+    ):
+        listed = await gateway.client.get("/v1/payments", params=params, headers=merchant.auth)
+        assert listed.status_code == 200, listed.text
+        assert (paid.json()["id"] in listed.text) is found, params
