@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from pesaswitch.c2b.endpoints import daraja_router as c2b_daraja_router
+from pesaswitch.c2b.endpoints import router as c2b_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -111,6 +113,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(daraja_router)
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
+    app.include_router(c2b_router)
+    app.include_router(c2b_daraja_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))

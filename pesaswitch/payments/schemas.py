@@ -49,6 +49,8 @@ class PaymentOut(BaseModel):
     object: Literal["payment"] = "payment"
     id: str
     status: str
+    direction: Literal["inbound"] = "inbound"
+    source: str = Field(default="stk", description="stk (we prompted) or c2b (paid unprompted).")
     amount: int
     currency: str
     phone: str
@@ -73,6 +75,7 @@ class PaymentOut(BaseModel):
         return cls(
             id=payment.id,
             status=payment.status,
+            source=payment.source or "stk",
             amount=payment.amount,
             currency=payment.currency,
             phone=payment.phone,
