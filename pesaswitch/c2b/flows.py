@@ -114,7 +114,8 @@ async def sweep_channel(runtime: Runtime, *, account_id: str, channel_id: int) -
         auth = await shortcode_auth(session, settings, channel)
         shortcode = registration.shortcode
     # Daraja's times are Nairobi's; naive, as its "YYYY-MM-DD HH:MM:SS" carries no zone.
-    now_nairobi = nairobi_now().replace(tzinfo=None)
+    # Daraja's times have whole seconds: end a second late so this second's payments count.
+    now_nairobi = nairobi_now().replace(tzinfo=None, microsecond=0) + timedelta(seconds=1)
     start = now_nairobi - timedelta(hours=settings.c2b_sweep_window_hours)
     pulled = []
     client = runtime.daraja.for_app(auth.app)

@@ -26,6 +26,7 @@ from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
+from pesaswitch.simulator.c2b import C2BSimulator, stk_status_lookup
 from pesaswitch.simulator.phone import create_phone_app
 from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
 from pesaswitch.simulator.scenarios import (
@@ -65,6 +66,9 @@ class SimulatorConfig:
     rule_b2c_min_amount: bool = True
     rule_b2c_max_amount: bool = True
     rule_b2c_utility_balance: bool = True
+    # C2B (simulator/c2b.py): Daraja's validation budget; production's one-time Register URL.
+    c2b_validation_budget: float = 8.0
+    c2b_register_once: bool = False
 
 
 class Simulator:
@@ -89,6 +93,13 @@ class Simulator:
         )
         # The sandbox phone page, also mounted on the gateway when the simulator is embedded.
         self.phone_app = create_phone_app(self.prompts)
+        self.c2b = C2BSimulator(
+            spawn=self._spawn, authorized=self._authorized,
+            callback_http=lambda: self.callback_http,
+            validation_budget=config.c2b_validation_budget,
+            register_once=config.c2b_register_once,
+        )  # fmt: skip
+        self.b2c.status_lookups += [self.c2b.status_parameters, stk_status_lookup(self.pushes)]
         self.app = self._build_app()
 
     @property
@@ -343,6 +354,7 @@ class Simulator:
         app.add_api_route("/mpesa/stkpush/v1/processrequest", self.stk_push, methods=["POST"])
         app.add_api_route("/mpesa/stkpushquery/v1/query", self.stk_query, methods=["POST"])
         self.b2c.register(app)
+        self.c2b.register(app, self.phone_app)
 
         async def health() -> dict[str, Any]:
             return {"status": "ok", "pushes": len(self.pushes)}
