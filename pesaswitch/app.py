@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from pesaswitch.c2b.endpoints import daraja_router as c2b_daraja_router
 from pesaswitch.c2b.endpoints import router as c2b_router
+from pesaswitch.c2b.receipts import router as receipts_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(payout_callbacks_router)
     app.include_router(c2b_router)
     app.include_router(c2b_daraja_router)
+    app.include_router(receipts_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))

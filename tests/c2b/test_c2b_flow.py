@@ -75,9 +75,7 @@ class TestConfirmation:
     ) -> None:
         channel = await set_up_channel(gateway, merchant)
         played = await pay(gateway, channel["shortcode"])
-        registration = gateway.app.state.runtime.simulator.c2b.registrations[
-            channel["shortcode"]
-        ]
+        registration = gateway.app.state.runtime.simulator.c2b.registrations[channel["shortcode"]]
         tx = gateway.app.state.runtime.simulator.c2b.find(played["trans_id"])
         body = gateway.app.state.runtime.simulator.c2b._notice(tx, registration, confirmation=True)
         # A replay, even with another amount, is the same TransID: nothing changes.
@@ -88,9 +86,7 @@ class TestConfirmation:
         [payment] = await c2b_payments(gateway, merchant)
         assert payment["amount"] == 100
 
-    async def test_wallet_channel_credits_the_wallet_once(
-        self, gateway_factory: Any
-    ) -> None:
+    async def test_wallet_channel_credits_the_wallet_once(self, gateway_factory: Any) -> None:
         gateway: Gateway = await gateway_factory(daraja_shortcode=fresh_shortcode())
         merchant = await create_merchant(gateway.settings)
         response = await gateway.client.post(

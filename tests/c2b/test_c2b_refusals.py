@@ -128,9 +128,7 @@ class TestNativeApi:
         response = await gateway.client.get(url, headers=merchant.auth)
         assert problem(response)["code"] == "c2b_not_configured"
 
-    async def test_bank_channel_cannot_register(
-        self, gateway: Gateway, merchant: Merchant
-    ) -> None:
+    async def test_bank_channel_cannot_register(self, gateway: Gateway, merchant: Merchant) -> None:
         channel_id = await add_channel(gateway.settings, merchant, ChannelKind.BANK)
         for response in (
             await gateway.client.put(f"/v1/channels/{channel_id}/c2b", json={},
@@ -169,9 +167,7 @@ class TestNativeApi:
         response = await gateway.client.post(f"{base}/register", headers=merchant.read_auth)
         assert response.status_code == 403
 
-    async def test_shortcode_held_by_another_channel(
-        self, gateway_factory: Any
-    ) -> None:
+    async def test_shortcode_held_by_another_channel(self, gateway_factory: Any) -> None:
         gateway: Gateway = await gateway_factory(daraja_shortcode="5999001")
         first = await create_merchant(gateway.settings)
         second = await create_merchant(gateway.settings)
