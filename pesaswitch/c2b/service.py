@@ -131,6 +131,15 @@ async def mark_registered(session: AsyncSession, *, channel_id: int) -> None:
     )
 
 
+async def registrations_by_channel(
+    session: AsyncSession, *, account_id: str
+) -> dict[int, C2BRegistration]:
+    rows = await session.scalars(
+        select(C2BRegistration).where(C2BRegistration.account_id == account_id)
+    )
+    return {row.channel_id: row for row in rows}
+
+
 async def find_by_token(session: AsyncSession, *, token: str) -> C2BRegistration | None:
     row: C2BRegistration | None = await session.scalar(
         select(C2BRegistration).where(C2BRegistration.token == token[:64])
