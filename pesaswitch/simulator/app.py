@@ -92,13 +92,13 @@ class Simulator:
             deliver=self._deliver_callback,
         )
         # The sandbox phone page, also mounted on the gateway when the simulator is embedded.
-        self.phone_app = create_phone_app(self.prompts)
         self.c2b = C2BSimulator(
             spawn=self._spawn, authorized=self._authorized,
             callback_http=lambda: self.callback_http,
             validation_budget=config.c2b_validation_budget,
             register_once=config.c2b_register_once,
         )  # fmt: skip
+        self.phone_app = create_phone_app(self.prompts, c2b_recent=self.c2b.recent_for)
         self.b2c.status_lookups += [self.c2b.status_parameters, stk_status_lookup(self.pushes)]
         self.app = self._build_app()
 

@@ -21,11 +21,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import structlog
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from pesaswitch.kit.clock import NAIROBI
 from pesaswitch.kit.phones import check_phone
@@ -44,6 +45,7 @@ VALIDATION_BUDGET = 8.0
 PULL_PAGE = 100
 PULL_TIME = "%Y-%m-%d %H:%M:%S"
 PAYER = ("SANDBOX", "", "CUSTOMER")
+RECENT = 10
 
 
 @dataclass(slots=True)
@@ -118,6 +120,11 @@ class C2BSimulator:
         app.add_api_route("/pulltransactions/v1/query", self.pull_query, methods=["POST"])
         # On the phone app, so that it is reachable wherever the sandbox phone is mounted.
         phone_app.add_api_route("/c2b/pay", self.pay_json, methods=["POST"])
+        phone_app.add_api_route("/phone/c2b", self.pay_form, methods=["POST"])
+
+    def recent_for(self, msisdn: str) -> list[SimulatedC2B]:
+        """The number's till/paybill payments, newest first (the sandbox phone shows them)."""
+        return [t for t in reversed(self.transactions) if t.msisdn == msisdn][:RECENT]
 
     def find(self, trans_id: str) -> SimulatedC2B | None:
         return next((t for t in self.transactions if t.trans_id == trans_id), None)
@@ -270,6 +277,22 @@ class C2BSimulator:
              "confirmations_sent": played.confirmations_sent},
             status_code=201,
         )  # fmt: skip
+
+    async def pay_form(self, request: Request) -> Response:
+        """The sandbox phone's "Pay a till/paybill" form; back to the phone with a notice."""
+        form = await request.form()
+        values = {key: str(form.get(key) or "").strip() for key in
+                  ("msisdn", "shortcode", "amount", "bill_ref", "kind")}  # fmt: skip
+        page = str(request.url_for("phone_page").path)
+        msisdn = check_phone(values["msisdn"]).normalized
+        amount: Any = int(values["amount"]) if values["amount"].isdigit() else None
+        parsed = parse_pay({**values, "amount": amount})
+        if isinstance(parsed, JSONResponse) or msisdn is None:
+            notice = "c2b_invalid"
+        else:
+            notice = f"c2b_{(await self.play(**parsed)).status}"
+        query = urlencode({"msisdn": msisdn or "", "notice": notice})
+        return RedirectResponse(f"{page}?{query}", status_code=303)
 
     # --- a customer paying -------------------------------------------------------------
 
