@@ -53,7 +53,8 @@ async def test_register_then_sweep(make_settings: Any, tmp_path: Path) -> None:
         assert embedded.returncode == 2
         assert "embedded simulator" in embedded.stderr
         missing = _cli(env, "channels", "register-c2b", "999999")
-        assert missing.returncode == 1 and "No channel" in missing.stderr
+        assert missing.returncode == 1
+        assert "No channel" in missing.stderr
 
         done = _cli(env, "channels", "register-c2b", str(channel_id))
         assert done.returncode == 0, done.stderr
