@@ -9,10 +9,10 @@ confirmation — or the sweep finding one already confirmed — changes nothing.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel, ChannelKind
@@ -36,6 +36,9 @@ from pesaswitch.webhooks.models import EventType
 from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
+
+# How far back a C2B confirmation may be the echo of an STK payment.
+STK_ECHO_WINDOW = timedelta(days=1)
 
 
 class C2BNotConfigured(NotFound):
@@ -226,10 +229,13 @@ async def record_confirmation(
     if not claimed:
         return "duplicate"
     existing = await session.scalar(select(Payment).where(Payment.mpesa_receipt == notice.trans_id))
+    if existing is None:
+        existing = await _stk_payment_for(session, registration, channel, notice, now)
     if existing is not None:
-        # An STK payment to this paybill, confirmed again through C2B: one payment.
+        # An STK payment to this shortcode, confirmed through C2B too: one payment.
         if existing.account_id == registration.account_id:
             await _link(session, notice.trans_id, existing.id)
+            await _give_receipt(session, existing, notice.trans_id, now)
         log.info("c2b.matched_stk", trans_id=notice.trans_id, payment_id=existing.id)
         return "matched_stk"
     payment = Payment(
@@ -254,6 +260,60 @@ async def record_confirmation(
     await credit_payment(session, payment=payment, channel_kind=channel.kind)
     log.info("c2b.recorded", trans_id=notice.trans_id, payment_id=payment.id, source=source)
     return "applied"
+
+
+async def _stk_payment_for(
+    session: AsyncSession, registration: C2BRegistration, channel: Channel, notice: C2BNotice,
+    now: datetime,
+) -> Payment | None:  # fmt: skip
+    """The STK payment this confirmation is the C2B echo of, if any: Daraja also confirms
+    STK payments to a shortcode with registered URLs, the BillRefNumber being the push's
+    AccountReference (the gateway reference for wallet channels, else the merchant's).
+    Without this, a confirmation arriving before the STK callback would become a second
+    payment (and a second wallet credit) for the same money."""
+    if not notice.bill_ref:
+        return None
+    payment: Payment | None = await session.scalar(
+        select(Payment)
+        .where(
+            Payment.account_id == registration.account_id,
+            Payment.channel_id == channel.id,
+            Payment.source == "stk",
+            Payment.amount == notice.amount,
+            Payment.status.in_([PaymentStatus.PENDING.value, PaymentStatus.COMPLETED.value]),
+            or_(Payment.reference == notice.bill_ref,
+                Payment.external_reference == notice.bill_ref),
+            or_(Payment.mpesa_receipt.is_(None), Payment.mpesa_receipt == notice.trans_id),
+            Payment.created_at >= now - STK_ECHO_WINDOW,
+        )
+        .order_by(Payment.created_at.desc())
+        .limit(1)
+    )  # fmt: skip
+    return payment
+
+
+async def _give_receipt(
+    session: AsyncSession, payment: Payment, receipt: str, now: datetime
+) -> None:
+    """A completed STK payment settled by query has no receipt: the confirmation has it.
+    A pending one is left to its callback or query, which will carry the same receipt."""
+    updated: Payment | None = await session.scalar(
+        update(Payment)
+        .where(
+            Payment.id == payment.id,
+            Payment.status == PaymentStatus.COMPLETED.value,
+            Payment.mpesa_receipt.is_(None),
+        )
+        .values(mpesa_receipt=receipt, updated_at=now)
+        .returning(Payment),
+        execution_options={"populate_existing": True, "synchronize_session": False},
+    )
+    if updated is not None:
+        await record_event(
+            session, account_id=updated.account_id, event_type=EventType.PAYMENT_UPDATED,
+            object_id=updated.id, data=PaymentOut.render(updated).model_dump(mode="json"),
+            callback_url=updated.callback_url, callback_dialect=updated.dialect,
+        )  # fmt: skip
 
 
 async def _link(session: AsyncSession, trans_id: str, payment_id: str) -> None:
