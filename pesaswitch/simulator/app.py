@@ -26,7 +26,8 @@ from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
-from pesaswitch.simulator.c2b import C2BSimulator, stk_status_lookup
+from pesaswitch.simulator.c2b import C2BSimulator
+from pesaswitch.simulator.c2b_wire import stk_status_lookup
 from pesaswitch.simulator.phone import create_phone_app
 from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
 from pesaswitch.simulator.scenarios import (

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from pesaswitch.simulator import b2c_wire, wire
 from pesaswitch.simulator.b2c_wire import SimulatedPayout
-from pesaswitch.simulator.c2b import StatusLookup, status_result_body
+from pesaswitch.simulator.c2b_wire import StatusLookup, status_result_body
 from pesaswitch.simulator.credentials import SimulatorKeys
 from pesaswitch.simulator.scenarios import Behaviour, scenario_for
 
