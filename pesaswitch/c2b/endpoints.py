@@ -9,12 +9,12 @@ the token does not own (400). Every notification is recorded, refused ones inclu
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
@@ -23,6 +23,7 @@ from pesaswitch.c2b import flows, service
 from pesaswitch.c2b.models import NotificationKind
 from pesaswitch.c2b.schemas import C2BSettingsIn, C2BSettingsOut, SweepOut
 from pesaswitch.c2b.validation import decide
+from pesaswitch.daraja.b2c_results import parse_transaction_status_result
 from pesaswitch.daraja.c2b import (
     CONFIRMATION_REPLY,
     ValidationCode,
@@ -129,6 +130,45 @@ async def confirmation(token: str, request: Request, runtime: RuntimeDep) -> JSO
     return JSONResponse(CONFIRMATION_REPLY)
 
 
+@daraja_router.post("/{token}/status")
+async def status_result(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Transaction Status of a receipt asked about by ``POST …/c2b/recover``."""
+    received = await _receive(runtime, request, token, NotificationKind.STATUS)
+    if isinstance(received, JSONResponse):
+        return received
+    registration, text, source_ip = received
+    kind = NotificationKind.STATUS
+    try:
+        result = parse_transaction_status_result(json.loads(text))
+    except (ValueError, MalformedCallback):
+        await _record(runtime, kind=kind, body=text, outcome="invalid",
+                      registration=registration, source_ip=source_ip)  # fmt: skip
+        return JSONResponse(confirmation_refusal(ValidationCode.OTHER), status_code=400)
+    notice = flows.notice_from_status(registration, result)
+    async with transaction(runtime.sessionmaker) as session:
+        outcome = "not_found"
+        if notice is not None:
+            outcome = await service.record_confirmation(
+                session, registration=registration, notice=notice, source="status"
+            )
+        await service.record_notification(
+            session, kind=kind, body=text, outcome=outcome, registration=registration,
+            trans_id=result.receipt, result_code=result.result_code[:10], source_ip=source_ip,
+        )  # fmt: skip
+    return JSONResponse(CONFIRMATION_REPLY)
+
+
+@daraja_router.post("/{token}/status-timeout")
+async def status_timeout(token: str, request: Request, runtime: RuntimeDep) -> JSONResponse:
+    received = await _receive(runtime, request, token, NotificationKind.STATUS)
+    if isinstance(received, JSONResponse):
+        return received
+    registration, text, source_ip = received
+    await _record(runtime, kind=NotificationKind.STATUS, body=text, outcome="timeout",
+                  registration=registration, source_ip=source_ip)  # fmt: skip
+    return JSONResponse(CONFIRMATION_REPLY)
+
+
 # --- native API --------------------------------------------------------------------
 
 
@@ -187,6 +227,36 @@ async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2B
 async def sweep(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> SweepOut:
     result = await flows.sweep_channel(runtime, account_id=auth.account_id, channel_id=channel_id)
     return SweepOut(channel_id=result.channel_id, seen=result.seen, recovered=result.recovered)
+
+
+class RecoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    receipt: str = Field(min_length=1, max_length=20, description="The M-Pesa receipt (TransID).")
+
+
+class RecoverOut(BaseModel):
+    object: Literal["c2b_recovery"] = "c2b_recovery"
+    receipt: str
+    status: str = Field(description="known: already recorded; asked: Daraja will answer.")
+    payment_id: str | None
+
+
+@router.post(
+    "/channels/{channel_id}/c2b/recover",
+    response_model=RecoverOut,
+    status_code=202,
+    responses={404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    summary="Look a missed C2B payment up by its receipt (Transaction Status)",
+)
+async def recover(
+    channel_id: int, data: RecoverIn, runtime: RuntimeDep, auth: WriteAuth
+) -> RecoverOut:
+    result = await flows.recover_by_receipt(
+        runtime, account_id=auth.account_id, channel_id=channel_id, receipt=data.receipt
+    )
+    return RecoverOut(receipt=data.receipt.strip().upper(), status=result.status,
+                      payment_id=result.payment_id)  # fmt: skip
 
 
 class NotificationOut(BaseModel):

@@ -10,6 +10,7 @@ it against its simulator, and against production once Safaricom has enabled it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,14 +19,18 @@ from sqlalchemy import select, update
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.c2b import service
-from pesaswitch.c2b.models import C2BRegistration, DefaultAction
+from pesaswitch.c2b.models import C2BRegistration, C2BTransaction, DefaultAction
 from pesaswitch.c2b.schemas import C2BSettingsIn
+from pesaswitch.daraja.b2c import TransactionStatusRequest
+from pesaswitch.daraja.b2c_results import TransactionStatusResult
 from pesaswitch.daraja.c2b import C2BNotice, C2BRegisterRequest, ResponseType
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaError
+from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.db import transaction
-from pesaswitch.errors import ChannelNotFound, DarajaOutage, DarajaRejected
+from pesaswitch.errors import ChannelNotFound, DarajaOutage, DarajaRejected, ValidationFailed
 from pesaswitch.kit.clock import nairobi_now, utcnow
 from pesaswitch.payments.push import shortcode_auth
+from pesaswitch.payouts.initiate import initiator
 from pesaswitch.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -157,6 +162,79 @@ async def sweep_channel(runtime: Runtime, *, account_id: str, channel_id: int) -
     if recovered:
         log.warning("c2b.sweep.recovered", channel_id=channel_id, count=len(recovered))
     return SweepResult(channel_id, len(pulled), recovered)
+
+
+RECEIPT = re.compile(r"^[A-Z0-9]{10}$")
+
+
+class InvalidReceipt(ValidationFailed):
+    code = "invalid_receipt"
+    title = "Not an M-Pesa receipt"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverResult:
+    status: str  # known | asked
+    payment_id: str | None = None
+
+
+async def recover_by_receipt(
+    runtime: Runtime, *, account_id: str, channel_id: int, receipt: str
+) -> RecoverResult:
+    """Ask Transaction Status about a receipt the merchant has (from the customer's SMS)
+    whose confirmation never came; its Result, at ``/daraja/c2b/<token>/status``,
+    records the payment like a confirmation would."""
+    receipt = receipt.strip().upper()
+    if not RECEIPT.match(receipt):
+        raise InvalidReceipt("An M-Pesa receipt is 10 letters and digits, e.g. UAB1C2D3E4")
+    settings = runtime.settings
+    async with runtime.sessionmaker() as session:
+        registration = await service.get_registration(
+            session, account_id=account_id, channel_id=channel_id
+        )
+        known = await session.scalar(
+            select(C2BTransaction).where(
+                C2BTransaction.trans_id == receipt, C2BTransaction.account_id == account_id
+            )
+        )
+        if known is not None:
+            return RecoverResult("known", known.payment_id)
+        channel = await session.get(Channel, channel_id)
+        assert channel is not None
+        auth = await shortcode_auth(session, settings, channel)
+        base = f"{settings.effective_public_url}/daraja/c2b/{registration.token}"
+        shortcode = registration.shortcode
+    try:
+        request = TransactionStatusRequest(
+            initiator=await initiator(runtime), party_a=shortcode,
+            result_url=f"{base}/status", queue_timeout_url=f"{base}/status-timeout",
+            transaction_id=receipt, remarks="Missed C2B confirmation",
+        )  # fmt: skip
+        await runtime.daraja.for_app(auth.app).transaction_status(request)
+    except DarajaError as exc:
+        raise _daraja_problem(exc) from exc
+    return RecoverResult("asked")
+
+
+def notice_from_status(
+    registration: C2BRegistration, result: TransactionStatusResult
+) -> C2BNotice | None:
+    """A completed C2B payment to this registration's shortcode, as a notice; None when
+    the Result is not one (not found, not completed, another shortcode's)."""
+    credit = (result.credit_party_name or "").split(" - ")[0].strip()
+    if result.outcome is not Outcome.COMPLETED or not result.receipt or not result.amount:
+        return None
+    if credit != registration.shortcode:
+        return None
+    debit, _, name = (result.debit_party_name or "").partition(" - ")
+    first, _, rest = name.strip().partition(" ")
+    return C2BNotice(
+        transaction_type="", trans_id=result.receipt.upper(),
+        trans_time=result.finalised_at.strftime("%Y%m%d%H%M%S") if result.finalised_at else "",
+        amount=result.amount, shortcode=registration.shortcode, bill_ref="",
+        msisdn=_masked(debit.strip()), first_name=first, middle_name="",
+        last_name=rest.split(" ")[-1] if rest else "", org_balance="",
+    )  # fmt: skip
 
 
 def _masked(msisdn: str) -> str:

@@ -23,6 +23,7 @@ class DefaultAction(StrEnum):
 class NotificationKind(StrEnum):
     VALIDATION = "validation"
     CONFIRMATION = "confirmation"
+    STATUS = "status"  # a Transaction Status Result for a receipt we asked about
 
 
 class C2BRegistration(Base):

@@ -3,6 +3,7 @@ Daraja validates then confirms, and the gateway records one payment per TransID.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import func, select
@@ -176,3 +177,43 @@ class TestLostConfirmation:
         recovered = payments[lost["trans_id"]]
         assert (recovered["amount"], recovered["reference"]) == (70, "LOST-1")
         assert recovered["phone"] == "2547 ***** 002"
+
+    async def test_recover_by_receipt(self, gateway: Gateway, merchant: Merchant) -> None:
+        channel = await set_up_channel(gateway, merchant)
+        lost = await pay(gateway, channel["shortcode"], msisdn="254711990002", amount=85)
+        url = f"/v1/channels/{channel['channel_id']}/c2b/recover"
+        asked = await gateway.client.post(
+            url, json={"receipt": lost["trans_id"].lower()}, headers=merchant.auth
+        )
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["status"] == "asked"
+        async with asyncio.timeout(10):
+            while not await c2b_payments(gateway, merchant):
+                await asyncio.sleep(0.05)
+        [payment] = await c2b_payments(gateway, merchant)
+        assert (payment["mpesa_receipt"], payment["amount"]) == (lost["trans_id"], 85)
+        assert payment["phone"] == "2547 ***** 002"
+        again = await gateway.client.post(
+            url, json={"receipt": lost["trans_id"]}, headers=merchant.auth
+        )
+        assert again.json() == {"object": "c2b_recovery", "receipt": lost["trans_id"],
+                                "status": "known", "payment_id": payment["id"]}  # fmt: skip
+
+    async def test_recover_an_unknown_or_bad_receipt(
+        self, gateway: Gateway, merchant: Merchant
+    ) -> None:
+        channel = await set_up_channel(gateway, merchant)
+        url = f"/v1/channels/{channel['channel_id']}/c2b/recover"
+        for bad in ("SHORT", "ABCDEFGHI!", ""):
+            response = await gateway.client.post(url, json={"receipt": bad}, headers=merchant.auth)
+            assert response.status_code == 422
+        response = await gateway.client.post(
+            url, json={"receipt": "UNOSUCH123"}, headers=merchant.auth
+        )
+        assert response.status_code == 202
+        async with asyncio.timeout(10):
+            while not [n for n in await notifications(gateway, merchant) if n["kind"] == "status"]:
+                await asyncio.sleep(0.05)
+        [note] = [n for n in await notifications(gateway, merchant) if n["kind"] == "status"]
+        assert (note["outcome"], note["result_code"]) == ("not_found", "2032")
+        assert await c2b_payments(gateway, merchant) == []
