@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks clean
+.PHONY: install run lint format test test-sqlite test-postgres test-sdk bench bench-webhooks clean docs docs-build
 
-$(STAMP): pyproject.toml
+# The SDK (sdk/python) is a package of its own; installed beside the gateway so that its
+# tests can start `pesaswitch serve` from the same venv.
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sdk/python
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -20,26 +22,42 @@ run: install
 		$(BIN)/pesaswitch serve --bootstrap
 
 lint: install
-	$(BIN)/ruff check pesaswitch tests bench examples
-	$(BIN)/ruff format --check pesaswitch tests bench examples
+	$(BIN)/ruff check pesaswitch tests bench examples sdk/python
+	$(BIN)/ruff format --check pesaswitch tests bench examples sdk/python
 	$(BIN)/mypy
+	cd sdk/python && ../../$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pesaswitch tests bench examples
-	$(BIN)/ruff check --fix pesaswitch tests bench examples
+	$(BIN)/ruff format pesaswitch tests bench examples sdk/python
+	$(BIN)/ruff check --fix pesaswitch tests bench examples sdk/python
 
-test: lint test-sqlite test-postgres
+test: lint docs-build test-sqlite test-postgres test-sdk
 
 test-sqlite: install
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db sqlite
 
 test-postgres: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-php.sh
+	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest --db postgres
+
+# Once, not per database: the SDK's tests start their own `pesaswitch serve` (SQLite,
+# embedded simulator) and see only its HTTP API. sdk/python/pyproject.toml configures them.
+test-sdk: install
+	cd sdk/python && ../../$(BIN)/python -m pytest
+
+# The documentation site (mkdocs.yml, docs/): strict, so a broken link fails `make test`.
+docs-build: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+DOCS_ADDR ?= 127.0.0.1:8001
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 # The API benchmark (bench/run.py): gateway, worker, simulator and receiver as processes.
 # Not part of `make test`. Override e.g. BENCH_ARGS='--db postgres --api-procs 2 --workers 2'.
@@ -55,4 +73,4 @@ bench-webhooks: install
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 2
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var site .mypy_cache .ruff_cache .pytest_cache

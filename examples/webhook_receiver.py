@@ -4,6 +4,10 @@
 
 It verifies every request, answers 2xx quickly, and treats ``webhook-id`` as the
 idempotency key: deliveries are at least once, so the same event can arrive twice.
+
+Per-request callbacks (``callback_url``, Pokea's ``result_url``) carry the same headers,
+signed with the account's callback secret (``GET /v1/callback-secret``): run a second
+receiver with that secret and it prints their bodies as they come.
 """
 
 from __future__ import annotations
@@ -28,12 +32,16 @@ class Receiver(BaseHTTPRequestHandler):
             self.send_response(400)  # not from pesaswitch, or replayed: refuse it
             self.end_headers()
             return
-        if event["id"] not in seen:
-            seen.add(event["id"])
-            payment = event["data"]
-            # Fulfil the order here, e.g. mark payment["reference"] paid on "payment.completed".
-            print(json.dumps({"type": event["type"], "payment": payment["id"],
-                              "status": payment["status"]}), flush=True)  # fmt: skip
+        webhook_id = self.headers["webhook-id"]  # the same on every retry of one event
+        if webhook_id not in seen:
+            seen.add(webhook_id)
+            if "type" in event and "data" in event:  # a native event
+                payment = event["data"]
+                # Fulfil the order here, e.g. mark payment["reference"] paid on completion.
+                print(json.dumps({"type": event["type"], "payment": payment["id"],
+                                  "status": payment["status"]}), flush=True)  # fmt: skip
+            else:  # a per-request callback in a dialect's shape (PayHero, Pokea Pay)
+                print(json.dumps({"path": self.path, "callback": event}), flush=True)
         self.send_response(204)
         self.end_headers()
 

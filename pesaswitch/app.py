@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 
+from pesaswitch.banks.endpoints import router as bank_paybills_router
 from pesaswitch.c2b.endpoints import daraja_router as c2b_daraja_router
 from pesaswitch.c2b.endpoints import router as c2b_router
 from pesaswitch.c2b.receipts import router as receipts_router
@@ -23,6 +24,7 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClients
 from pesaswitch.daraja.endpoints import router as daraja_router
 from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
+from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
@@ -30,6 +32,8 @@ from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
 from pesaswitch.payouts.endpoints import router as payouts_router
+from pesaswitch.refunds.callbacks import router as reversal_callbacks_router
+from pesaswitch.refunds.endpoints import router as refunds_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
 from pesaswitch.webhooks.endpoints import router as webhooks_router
@@ -40,6 +44,7 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
     return SimulatorConfig(
         consumer_key=settings.daraja_consumer_key,
         consumer_secret=settings.daraja_consumer_secret,
+        accept_any_app=settings.simulator_accept_any_app,
         passkeys={settings.daraja_shortcode: settings.daraja_passkey},
         callback_delay=settings.simulator_delay,
         hang_seconds=settings.simulator_hang_seconds,
@@ -112,16 +117,20 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(webhooks_router)
     app.include_router(ledger_router)
     app.include_router(daraja_router)
+    # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
+    app.include_router(doctor_probe_router)
     app.include_router(payouts_router)
     app.include_router(payout_callbacks_router)
     app.include_router(c2b_router)
     app.include_router(c2b_daraja_router)
     app.include_router(receipts_router)
+    app.include_router(refunds_router)
+    app.include_router(bank_paybills_router)
+    app.include_router(reversal_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     app.mount("/api/v2", create_payhero_app(runtime))
     app.mount("/api", create_paynexus_app(runtime))
     app.mount("/remittance", create_pokea_app(runtime))
-    app.mount("/metrics", make_asgi_app())
     if runtime.simulator is not None:
         # The sandbox phone on the gateway's own port: only beside the embedded simulator,
         # never in daraja_mode sandbox or production.
@@ -132,6 +141,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    # A route, not a mounted app: a mount at /metrics answers 307 to /metrics/.
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> JSONResponse:

@@ -1,4 +1,5 @@
-"""The ``pesaswitch`` command: serve, worker, migrate, accounts, keys, channels, simulator."""
+"""The ``pesaswitch`` command: serve, worker, migrate, doctor, accounts, keys, channels,
+simulator."""
 
 from __future__ import annotations
 
@@ -13,20 +14,20 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch import migrate as migrations
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
 from pesaswitch.app import build_runtime, create_app, simulator_config
+from pesaswitch.bootstrap import bootstrap_sandbox, new_account_json
 from pesaswitch.c2b.cli import c2b_app, register_c2b
 from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
-from pesaswitch.dashboard import users
 from pesaswitch.dashboard.cli import users_app
+from pesaswitch.doctor.runner import load_and_run
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
-from pesaswitch.kit.ids import new_token
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.cli import ledger_app
 from pesaswitch.payouts.cli import fx_app
@@ -58,66 +59,11 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
 
 
-def _new_account_json(new: accounts.NewAccount) -> dict[str, Any]:
-    return {
-        "account_id": new.account.id,
-        "name": new.account.name,
-        "environment": new.account.environment,
-        "secret_key": new.secret_key.key,
-        "public_key": new.public_key.key,
-        "default_channel_id": new.default_channel.id,
-        # For PayHero/UpesiPay clients: Basic base64(api_username:api_password).
-        **basic_credentials(new.secret_key.id, new.secret_key.key),
-    }
-
-
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply database migrations."""
     migrations.upgrade(load_settings())
     typer.echo("database is up to date")
-
-
-# The first user of a fresh sandbox; its password is random and printed once.
-BOOTSTRAP_EMAIL = "owner@sandbox.local"
-
-
-def _bootstrap_sandbox(settings: Settings) -> None:
-    """On a fresh database, create a sandbox account and print how to use it."""
-
-    async def work(session: AsyncSession) -> dict[str, Any] | None:
-        if await session.scalar(select(func.count()).select_from(Account)):
-            return None
-        new = await accounts.create_account(
-            session, secret_key=settings.secret_key, name="Sandbox merchant",
-            environment=Environment.SANDBOX,
-        )  # fmt: skip
-        password = new_token(12)
-        await users.create_user(
-            session, email=BOOTSTRAP_EMAIL, password=password, account_id=new.account.id
-        )
-        return {**_new_account_json(new), "dashboard_password": password}
-
-    created = in_transaction(settings, work)
-    if created is None:
-        return
-    base = settings.effective_public_url
-    typer.echo(
-        "\nCreated a sandbox account (keys are shown only once):\n"
-        f"  account id:      {created['account_id']}\n"
-        f"  secret key:      {created['secret_key']}\n"
-        f"  public key:      {created['public_key']}\n"
-        f"  channel id:      {created['default_channel_id']}\n\n"
-        "Collect KES 10 from the simulator's test number:\n\n"
-        f"  curl -s {base}/v1/payments \\\n"
-        f"    -H 'Authorization: Bearer {created['secret_key']}' \\\n"
-        "    -H 'Content-Type: application/json' \\\n"
-        f'    -d \'{{"amount": 10, "phone": "0708374149", '
-        f'"channel_id": {created["default_channel_id"]}, "reference": "INV-001"}}\'\n\n'
-        f"Dashboard: {base}/dashboard\n"
-        f"  email:           {BOOTSTRAP_EMAIL}\n"
-        f"  password:        {created['dashboard_password']}\n"
-    )
 
 
 @app.command("serve")
@@ -141,7 +87,7 @@ def serve(
     configure_logging(settings.log_level, json=settings.log_json)
     migrations.upgrade(settings)
     if bootstrap or settings.bootstrap_sandbox_account:
-        _bootstrap_sandbox(settings)
+        bootstrap_sandbox(settings)
     if workers > 1:
         if settings.embedded_simulator:
             # Each process would hold its own simulator, and Daraja's callbacks and
@@ -211,6 +157,19 @@ def simulator(
     uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
 
 
+@app.command("doctor")
+def doctor(
+    probe: Annotated[
+        bool, typer.Option("--probe", help="Also fetch PESASWITCH_PUBLIC_URL from here.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Check the settings, Daraja and the database before going live; exit 1 on a failure."""
+    report = load_and_run(probe=probe)
+    typer.echo(report.render_json() if as_json else report.render_text())
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
 @app.command(
     "bench",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
@@ -233,7 +192,7 @@ def bench(ctx: typer.Context) -> None:
 
 @accounts_app.command("create")
 def accounts_create(
-    name: Annotated[str, typer.Option(help="The merchant's name.")],
+    name: Annotated[str, typer.Option(help="The merchant's name.")] = "New merchant",
     live: Annotated[bool, typer.Option("--live", help="A live account (default sandbox).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -245,7 +204,7 @@ def accounts_create(
         new = await accounts.create_account(
             session, secret_key=settings.secret_key, name=name, environment=environment
         )
-        return _new_account_json(new)
+        return new_account_json(new)
 
     created = in_transaction(settings, work)
     if as_json:

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     daraja_b2c_shortcode: str = "600000"
     daraja_certificate_path: str = ""
     simulator_b2c_utility_balance: int = Field(default=1_000_000, ge=0)
+    # OAuth: by default any key/secret pair gets a token, so any app works out of the box;
+    # false refuses all but the configured pair with 400.008.01, as Daraja does (what
+    # `pesaswitch doctor`'s credentials check is tried against).
+    simulator_accept_any_app: bool = True
 
     # Reconciliation of payments whose callback has not arrived.
     reconcile_after: float = Field(default=60.0, ge=0)

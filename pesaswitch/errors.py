@@ -25,6 +25,11 @@
     ├── DarajaRejected                   409/422 daraja_* (a business answer from Daraja)
     └── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
 
+Domain modules subclass these for their own stable codes: payouts' duplicate_reference
+(409); refunds' payment_not_refundable, payment_not_reversible, payment_already_reversed
+(409) and refund_exceeds_payment (422, with ``refundable``); banks' unknown_bank_paybill
+and invalid_bank_account (422).
+
 Services raise these and never HTTP exceptions; `install_handlers` renders them.
 """
 

@@ -8,6 +8,7 @@ from pesaswitch.links.models import PaymentLink
 from pesaswitch.payments.models import DarajaCallback, Payment
 from pesaswitch.payouts.models import FxRate, Payout, PayoutCallback
 from pesaswitch.protection.models import IdempotencyKey, StkAccountGuard, StkPhoneGuard
+from pesaswitch.refunds.models import PaymentReturn, Refund, Reversal, ReversalCallback
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 __all__ = [
@@ -30,10 +31,14 @@ __all__ = [
     "LoginThrottle",
     "Payment",
     "PaymentLink",
+    "PaymentReturn",
     "Payout",
     "PayoutCallback",
     "Posting",
     "ReceiptQuery",
+    "Refund",
+    "Reversal",
+    "ReversalCallback",
     "SigningKey",
     "StkAccountGuard",
     "StkPhoneGuard",

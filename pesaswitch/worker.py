@@ -11,6 +11,7 @@ import structlog
 from pesaswitch.c2b.tasks import run_c2b_worker
 from pesaswitch.payments.tasks import reconcile_once
 from pesaswitch.payouts.tasks import reconcile_payouts_once
+from pesaswitch.refunds.tasks import reconcile_reversals_once
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks.dispatcher import Dispatcher
 
@@ -30,7 +31,11 @@ async def run_reconciler(runtime: Runtime, stop: asyncio.Event) -> None:
     log.info("worker.started", interval=interval)
     while not stop.is_set():
         try:
-            handled = await reconcile_once(runtime) + await reconcile_payouts_once(runtime)
+            handled = (
+                await reconcile_once(runtime)
+                + await reconcile_payouts_once(runtime)
+                + await reconcile_reversals_once(runtime)
+            )
         except Exception:
             # A database hiccup must not kill the loop; the next tick retries.
             log.exception("worker.tick_failed")

@@ -17,6 +17,7 @@ from pesaswitch.accounts.models import (
     KeyKind,
     SigningKey,
 )
+from pesaswitch.banks.paybills import check_bank_channel
 from pesaswitch.errors import (
     ApiKeyRevoked,
     AuthenticationFailed,
@@ -158,8 +159,9 @@ async def add_channel(
             raise ValidationFailed("A wallet channel takes no shortcode or account number")
     elif not (shortcode and shortcode.isdigit() and 5 <= len(shortcode) <= 7):
         raise ValidationFailed(f"A {kind.value} channel needs a 5-7 digit shortcode")
-    if kind is ChannelKind.BANK and not account_number:
-        raise ValidationFailed("A bank channel needs the bank account number")
+    if kind is ChannelKind.BANK:
+        # One of Kenya's banks' paybills and an account there (banks/paybills.py).
+        account_number = check_bank_channel(shortcode, account_number)
     if credential_id is not None:
         credential = await session.get(Credential, credential_id)
         if credential is None or credential.account_id != account_id:

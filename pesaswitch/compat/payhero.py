@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Channel, ChannelKind
 from pesaswitch.accounts.service import AuthContext
+from pesaswitch.banks.paybills import bank_paybills
 from pesaswitch.compat.common import basic_auth, install_vendor_errors, require_write
 from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
@@ -284,6 +285,16 @@ def create_payhero_app(runtime: Runtime) -> FastAPI:
             if channel.kind == ChannelKind.WALLET.value:
                 balance = await _wallet_balance(session, auth.account_id)
         return _channel(channel, balance)
+
+    @app.get("/bank_paybills")
+    async def bank_paybills_list(
+        _auth: Auth, q: Annotated[str | None, Query(max_length=100)] = None
+    ) -> dict[str, Any]:
+        """UpesiPay's "Get Bank Paybills": what a bank channel's ``short_code`` may be."""
+        found = bank_paybills().search(q)
+        data = [{"bank_name": b.name, "short_code": b.paybill} for b in found]
+        return {"success": True, "data": data,
+                "pagination": {"page": 1, "per": len(data), "total": len(data)}}  # fmt: skip
 
     @app.post("/payment_channels", status_code=201)
     async def register_channel(data: ChannelIn, auth: Auth) -> dict[str, Any]:

@@ -117,7 +117,11 @@ def _payment(payment: Payment) -> dict[str, Any]:
     }
 
 
-def render_webhook(event_type: str, payment: dict[str, Any]) -> str:
+def render_webhook(event_type: str, payment: dict[str, Any]) -> str | None:
+    if payment.get("object") != "payment":
+        # PayNexus documents payment webhooks only; payouts, refunds and reversals go out
+        # as the native event (a payout used to fail its settlement here on KeyError).
+        return None
     data = {
         "reference": payment["gateway_reference"],
         "checkout_request_id": payment["checkout_request_id"],

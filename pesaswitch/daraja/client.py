@@ -20,6 +20,7 @@ import structlog
 from pesaswitch.daraja import b2c, c2b
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
 from pesaswitch.daraja.result_codes import INVALID_TOKEN_CODES
+from pesaswitch.daraja.reversal import ReversalRequest, transaction_reversal
 from pesaswitch.daraja.wire import (
     StkPushAccepted,
     StkPushRequest,
@@ -190,6 +191,9 @@ class DarajaClient:
         return await c2b.pull_transactions(
             self._post, shortcode=shortcode, start=start, end=end, offset=offset
         )
+
+    async def transaction_reversal(self, request: ReversalRequest) -> b2c.B2CAccepted:
+        return await transaction_reversal(self._post, request)
 
 
 def _is_business_refusal(http_status: int, error_code: str) -> bool:

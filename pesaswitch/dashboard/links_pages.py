@@ -18,6 +18,7 @@ from pesaswitch.dashboard.web import (
 from pesaswitch.db import read_sessions, transaction
 from pesaswitch.errors import ValidationFailed
 from pesaswitch.links import service as links
+from pesaswitch.links.button import button_snippet, pay_url
 from pesaswitch.runtime import Runtime, RuntimeDep
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -30,9 +31,14 @@ async def _links_page(
     async with read_sessions(runtime.sessionmaker)() as session:
         rows = await links.list_links(session, account_id=own_account(viewer))
         context = await chrome(session, viewer)
+    public_url = runtime.settings.effective_public_url
+    buttons = {
+        link.id: (pay_url(public_url, link), button_snippet(public_url, link)) for link in rows
+    }
     return render(
-        request, "links.html", status_code=status_code, links=rows, error=error, **context
-    )
+        request, "links.html", status_code=status_code, links=rows, error=error,
+        buttons=buttons, **context,
+    )  # fmt: skip
 
 
 @router.get("/links")

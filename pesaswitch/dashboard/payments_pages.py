@@ -18,6 +18,7 @@ from pesaswitch.db import read_sessions
 from pesaswitch.errors import ValidationFailed
 from pesaswitch.payments.models import PaymentStatus
 from pesaswitch.payments.tasks import reconcile_payment
+from pesaswitch.refunds import service as refunds
 from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -144,8 +145,11 @@ async def payment_detail(
             session, account_id=viewer.account_id, payment_id=payment_id
         )
         history = await queries.payment_history(session, payment=payment)
+        returns = await refunds.payment_detail(session, payment=payment)
         context = await chrome(session, viewer)
-    return render(request, "payment.html", payment=payment, history=history, **context)
+    return render(
+        request, "payment.html", payment=payment, history=history, returns=returns, **context
+    )
 
 
 @router.post("/payments/{payment_id}/requery")

@@ -17,11 +17,14 @@ from pesaswitch.dashboard import (
     settings_pages,
 )
 from pesaswitch.dashboard.web import install_page_handlers
+from pesaswitch.links import button
 
 STATIC = Path(__file__).parent / "static"
 
 
 def install_dashboard(app: FastAPI) -> None:
+    # The button's script before the hosted page, whose /pay/{slug} would take its path.
+    app.include_router(button.router)
     for module in (
         auth_pages,
         payments_pages,

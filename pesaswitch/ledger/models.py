@@ -60,6 +60,11 @@ class EntryKind(StrEnum):
     PAYOUT_RESERVE = "payout_reserve"
     PAYOUT_SETTLE = "payout_settle"
     PAYOUT_RELEASE = "payout_release"
+    # A reversal takes the collection back: reserve (wallet -> hold), then settle (the
+    # collection's postings undone) or release (hold -> wallet). refunds/ledger.py.
+    REVERSAL_RESERVE = "reversal_reserve"
+    REVERSAL_SETTLE = "reversal_settle"
+    REVERSAL_RELEASE = "reversal_release"
     ADJUSTMENT = "adjustment"
 
 

@@ -2,8 +2,10 @@
 
 Amounts are integers in the currency's ledger unit (whole KES; cents for USD). In an
 entry's postings, a positive amount is money into that account, a negative one money
-out of it: a collection is ``wallet +985``, a payout reserve ``wallet -1015`` and
-``payout_hold +1015``.
+out of it: a collection is ``settlement -1000``, ``wallet +985`` and ``fees +15``; a
+payout reserve ``wallet -1015`` and ``payout_hold +1015``. Every entry's postings sum to
+zero: the merchant's own lines (``wallet``, ``payout_hold``) and the operator's side by
+kind only (``settlement``, ``fees``: no shortcode or internal account).
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ class BalanceOut(BaseModel):
 
 
 class PostingOut(BaseModel):
-    account: str = Field(description="wallet or payout_hold")
+    account: str = Field(
+        description="wallet or payout_hold (the account's own); settlement or fees (the "
+        "operator's side of the entry, by kind)"
+    )
     currency: str
     amount: int = Field(description="Positive: into the account; negative: out of it.")
 
@@ -66,6 +71,9 @@ class LedgerEntryOut(BaseModel):
         for posting, account in item.lines:
             side = (account.kind, account.currency)
             merged[side] = merged.get(side, 0) + posting.amount
+        for kind, currency, amount in item.balancing:
+            side = (kind, currency)
+            merged[side] = merged.get(side, 0) + amount
         return cls(
             id=entry.id,
             kind=entry.kind,

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Integer, Table, Update, bindparam, func, insert, or_, select, update
@@ -226,10 +226,13 @@ async def balances(session: AsyncSession, *, account_id: str) -> dict[str, dict[
 
 @dataclass(frozen=True, slots=True)
 class EntryLines:
-    """An entry with its postings on one merchant's accounts (not the operator's side)."""
+    """An entry with its postings on one merchant's accounts, and the operator's side of
+    it as totals by kind and currency (``balancing``): no shortcode, shard or account id,
+    only enough to show that the entry sums to zero."""
 
     entry: JournalEntry
     lines: list[tuple[Posting, LedgerAccount]]
+    balancing: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 async def list_entries(
@@ -248,6 +251,7 @@ async def list_entries(
         await session.scalars(query.order_by(JournalEntry.id.desc()).limit(page.limit + 1))
     )
     lines: dict[str, list[tuple[Posting, LedgerAccount]]] = defaultdict(list)
+    balancing: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
     if entries:
         rows = await session.execute(
             select(Posting, LedgerAccount)
@@ -260,7 +264,24 @@ async def list_entries(
         )
         for posting, account in rows.tuples():
             lines[posting.entry_id].append((posting, account))
-    return [EntryLines(e, lines[e.id]) for e in entries]
+        # The operator's side (settlement, fees) of those entries, by kind only.
+        totals = await session.execute(
+            select(
+                Posting.entry_id, LedgerAccount.kind, LedgerAccount.currency,
+                func.sum(Posting.amount), func.min(Posting.id),
+            )
+            .join(LedgerAccount, LedgerAccount.id == Posting.ledger_account_id)
+            .where(
+                Posting.entry_id.in_([e.id for e in entries]),
+                LedgerAccount.account_id.is_(None),
+            )
+            .group_by(Posting.entry_id, LedgerAccount.kind, LedgerAccount.currency)
+            .order_by(func.min(Posting.id))
+        )  # fmt: skip
+        for entry_id, kind, currency, total, _first in totals.tuples():
+            if total:
+                balancing[entry_id].append((kind, currency, int(total)))
+    return [EntryLines(e, lines[e.id], balancing[e.id]) for e in entries]
 
 
 async def entry_by_key(session: AsyncSession, *, key: str) -> JournalEntry | None:

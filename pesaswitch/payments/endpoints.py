@@ -23,6 +23,8 @@ from pesaswitch.payments.schemas import (
     PhoneValidateIn,
     PhoneValidateOut,
 )
+from pesaswitch.refunds import service as refunds
+from pesaswitch.refunds.schemas import PaymentDetailOut
 from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["payments"])
@@ -59,13 +61,14 @@ async def create_payment(
     return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
 
 
-@router.get("/payments/{payment_id}", response_model=PaymentOut, responses={404: PROBLEM})
-async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentOut:
+@router.get("/payments/{payment_id}", response_model=PaymentDetailOut, responses={404: PROBLEM})
+async def read_payment(payment_id: str, runtime: RuntimeDep, auth: ReadAuth) -> PaymentDetailOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         payment = await service.get_payment(
             session, account_id=auth.account_id, payment_id=payment_id
         )
-        return PaymentOut.render(payment)
+        # With its refunds and reversal (refunds/service.py).
+        return await refunds.payment_detail(session, payment=payment)
 
 
 @router.get("/payments", response_model=Page[PaymentOut])

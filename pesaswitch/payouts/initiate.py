@@ -7,6 +7,7 @@ arrive for a payout we do not know, and funds are held however the call ends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -157,6 +158,22 @@ async def initiate_payout(
             )
         request = b2c_request(settings, payout, who)
 
+    return await send_payout(
+        runtime, payout=payout, request=request,
+        respond=lambda session, found, error: _respond(session, auth, key, found, error),
+    )  # fmt: skip
+
+
+Respond = Callable[[AsyncSession, Payout, PesaswitchError | None], Awaitable[StoredResponse]]
+
+
+async def send_payout(
+    runtime: Runtime, *, payout: Payout, request: B2CPaymentRequest, respond: Respond
+) -> StoredResponse:
+    """Send a reserved (committed) payout's B2C request with no transaction open, record
+    what Daraja answered, and let ``respond`` render the answer in that same transaction.
+    Refunds (``refunds/initiate.py``) send their payouts through here too."""
+    settings = runtime.settings
     client = runtime.daraja.for_app(None)
     error: PesaswitchError | None = None
     try:
@@ -173,7 +190,7 @@ async def initiate_payout(
                     result_desc=exc.message or error.detail, transaction_id=None, source="push",
                 )  # fmt: skip
                 payout = await service.reload(session, payout.id)
-            return await _respond(session, auth, key, payout, error)
+            return await respond(session, payout, error)
     except DarajaTechnicalError as exc:
         async with transaction(runtime.sessionmaker) as session:
             if exc.maybe_sent:
@@ -195,13 +212,13 @@ async def initiate_payout(
                     "M-Pesa could not be reached; nothing was sent and the funds are released.",
                     status_code=503, code="daraja_unavailable",
                 )  # fmt: skip
-            return await _respond(session, auth, key, payout, error)
+            return await respond(session, payout, error)
 
     async with transaction(runtime.sessionmaker) as session:
         payout = await service.mark_accepted(
             session, payout_id=payout.id, accepted=accepted, query_after=settings.reconcile_after
         )
-        return await _respond(session, auth, key, payout, None)
+        return await respond(session, payout, None)
 
 
 async def _respond(

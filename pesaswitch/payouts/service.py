@@ -23,6 +23,7 @@ from pesaswitch.kit.pagination import PageParams
 from pesaswitch.ledger.flows import release_payout, reserve_payout, settle_payout
 from pesaswitch.payouts.models import OPEN_STATUSES, Payout, PayoutCallback, PayoutStatus
 from pesaswitch.payouts.schemas import PayoutOut
+from pesaswitch.refunds.models import REFUND_REFERENCE_PREFIX
 from pesaswitch.webhooks.models import EventType
 from pesaswitch.webhooks.service import record_event
 
@@ -193,6 +194,11 @@ async def finish(
         callback_url=payout.callback_url,
         callback_dialect=payout.dialect,
     )
+    if payout.reference.startswith(REFUND_REFERENCE_PREFIX):
+        # The payout carries a refund: it settles with it, in this transaction.
+        from pesaswitch.refunds.service import payout_finished
+
+        await payout_finished(session, payout=current, succeeded=succeeded)
     log.info("payouts.settled", payout_id=payout.id, status=status.value, source=source)
     return True
 

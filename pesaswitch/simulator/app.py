@@ -1,5 +1,6 @@
 """A fake Daraja that speaks the real HTTP API: OAuth, STK Push, STK Query, and (in
-``b2c.py``) B2C, Transaction Status and Account Balance.
+``b2c.py``) B2C, Transaction Status and Account Balance, and (in ``reversal.py``)
+Transaction Reversal.
 
 State lives in memory, as it would inside Safaricom: the gateway must learn everything
 through HTTP answers and callbacks. Mount it in-process (ASGI transport) or run it
@@ -30,6 +31,7 @@ from pesaswitch.simulator.c2b import C2BSimulator
 from pesaswitch.simulator.c2b_wire import stk_status_lookup
 from pesaswitch.simulator.phone import create_phone_app
 from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
+from pesaswitch.simulator.reversal import ReversalSimulator
 from pesaswitch.simulator.scenarios import (
     MAX_STK_AMOUNT,
     SAME_AMOUNT_WINDOW,
@@ -86,6 +88,7 @@ class Simulator:
             authorized=self._authorized,
             callback_http=lambda: self.callback_http,
         )
+        self.reversals = ReversalSimulator(self.b2c, self.pushes)
         self.prompts = PromptDesk(
             PromptSettings(config.mode, config.pin, config.prompt_timeout),
             self.pushes,
@@ -356,6 +359,7 @@ class Simulator:
         app.add_api_route("/mpesa/stkpushquery/v1/query", self.stk_query, methods=["POST"])
         self.b2c.register(app)
         self.c2b.register(app, self.phone_app)
+        self.reversals.register(app)
 
         async def health() -> dict[str, Any]:
             return {"status": "ok", "pushes": len(self.pushes)}

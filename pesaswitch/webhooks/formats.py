@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# (event_type, the object as the native API renders it) -> the body to send
-Renderer = Callable[[str, dict[str, Any]], str]
+# (event_type, the object as the native API renders it) -> the body to send, or None when
+# the format has no shape for that object (a vendor's webhook knows payments only): the
+# native event is sent instead.
+Renderer = Callable[[str, dict[str, Any]], str | None]
 
 # (the endpoint's secret, the exact body) -> headers a vendor's receivers check
 Signer = Callable[[str, str], dict[str, str]]

@@ -21,6 +21,10 @@ class EventType(StrEnum):
     PAYOUT_FAILED = "payout.failed"
     # A completed payment learnt more (an STK receipt found by Transaction Status).
     PAYMENT_UPDATED = "payment.updated"
+    REFUND_COMPLETED = "refund.completed"
+    REFUND_FAILED = "refund.failed"
+    PAYMENT_REVERSED = "payment.reversed"
+    REVERSAL_FAILED = "reversal.failed"
 
 
 class DeliveryStatus(StrEnum):

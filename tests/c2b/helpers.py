@@ -27,7 +27,8 @@ async def add_channel(settings: Settings, merchant: Merchant, kind: ChannelKind)
         async with transaction(create_sessionmaker(engine)) as session:
             channel = await accounts.add_channel(
                 session, account_id=merchant.account_id, kind=kind,
-                shortcode=None if kind is ChannelKind.WALLET else fresh_shortcode(),
+                shortcode=None if kind is ChannelKind.WALLET
+                else "247247" if kind is ChannelKind.BANK else fresh_shortcode(),
                 account_number="ACC1" if kind is ChannelKind.BANK else None,
             )  # fmt: skip
             return channel.id

@@ -217,3 +217,18 @@ class TestLostConfirmation:
         [note] = [n for n in await notifications(gateway, merchant) if n["kind"] == "status"]
         assert (note["outcome"], note["result_code"]) == ("not_found", "2032")
         assert await c2b_payments(gateway, merchant) == []
+
+
+async def test_a_c2b_payment_is_not_refunded_to_a_masked_number(gateway_factory: Any) -> None:
+    gateway: Gateway = await gateway_factory(daraja_shortcode=fresh_shortcode())
+    merchant = await create_merchant(gateway.settings)
+    url = f"/v1/channels/{merchant.channel_id}/c2b/register"
+    assert (await gateway.client.post(url, headers=merchant.auth)).status_code == 200
+    await pay(gateway, gateway.settings.daraja_shortcode, amount=500)
+    [payment] = await c2b_payments(gateway, merchant)
+    response = await gateway.client.post(
+        f"/v1/payments/{payment['id']}/refund", json={}, headers=merchant.auth
+    )
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "payment_not_refundable"

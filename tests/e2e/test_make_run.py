@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import Process, free_port
+from tests.support.processes import PESASWITCH, Process, free_port
 
 
 def test_make_run_prints_a_working_curl(repo_root: Path, tmp_path: Path) -> None:
@@ -37,6 +38,19 @@ def test_make_run_prints_a_working_curl(repo_root: Path, tmp_path: Path) -> None
         assert payment["status"] == "pending", result.stdout
         key = re.search(r"secret key:\s+(\S+)", printed)
         assert key
+        # The PayHero header, ready to paste, and the same values for `source`.
+        header = re.search(r"PayHero header:\s+Authorization: (Basic \S+)", printed)
+        assert header
+        env_file = tmp_path / "sandbox.env"  # beside the SQLite database
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        assert f"export PESASWITCH_KEY={key.group(1)}\n" in env_file.read_text()
+        assert f"export PAYHERO_AUTH='{header.group(1)}'\n" in env_file.read_text()
+        assert f"source {env_file}" in printed
+        sourced = subprocess.run(
+            ["bash", "-c", f"source {env_file} && echo $PESASWITCH_CHANNEL $PESASWITCH_URL"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert sourced.stdout.split() == ["1", f"http://127.0.0.1:{port}"]
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             current = httpx.get(
@@ -67,3 +81,25 @@ def test_make_run_prints_a_working_curl(repo_root: Path, tmp_path: Path) -> None
             assert f'data-payment-id="{payment["id"]}"' in browser.get("/dashboard/payments").text
     finally:
         server.stop()
+
+
+def test_accounts_create_needs_no_name(tmp_path: Path) -> None:
+    env = {**os.environ, "PESASWITCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"}
+    env.pop("PESASWITCH_SECRET_KEY", None)
+    subprocess.run([PESASWITCH, "migrate"], env=env, check=True, capture_output=True)
+    made = [
+        json.loads(
+            subprocess.run(
+                [PESASWITCH, "accounts", "create", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert [m["name"] for m in made] == ["New merchant", "New merchant"]
+    # Each account has its own wallet channel: the second one's is not channel 1.
+    assert [m["default_channel_id"] for m in made] == [1, 2]
+    assert made[1]["basic_auth_header"].startswith("Basic ")

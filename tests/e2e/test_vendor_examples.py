@@ -3,7 +3,6 @@ with only the base URL and the key changed. PHP comes from Debian (scripts/ensur
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import os
@@ -139,6 +138,30 @@ def test_paynexus_curl_php_and_python(stack: Stack) -> None:
     assert php_reference != reference
     time.sleep(0.6)
     printed = run([sys.executable, str(EXAMPLES / "paynexus_stk.py")], env)
-    answer = ast.literal_eval(printed.strip())
+    answer = json.loads(printed)
     assert answer["success"] is True
-    assert answer["data"]["amount"] == 100
+    assert answer["data"]["amount"] == 30
+
+
+def test_paynexus_php_example_fails_loudly_on_an_error(stack: Stack) -> None:
+    env = {"PAYNEXUS_BASE_URL": f"{stack.gateway_url}/api", "PAYNEXUS_SECRET_KEY": "sk_test_nope"}
+    done = subprocess.run(
+        ["php", str(EXAMPLES / "paynexus_stk.php")],
+        capture_output=True, text=True, env={**os.environ, **env}, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "PayNexus request failed" in done.stderr
+    assert '"success":false' in done.stderr.replace(" ", "")
+
+
+def test_the_sandbox_runs_the_paynexus_examples(stack: Stack) -> None:
+    # Their amounts fit the sandbox cap (1-50 KES), so a sandbox key works as well.
+    env = {
+        "PAYNEXUS_BASE_URL": f"{stack.gateway_url}/api",
+        "PAYNEXUS_SECRET_KEY": stack.shop.secret_key,
+    }
+    time.sleep(0.6)  # after the previous test's prompts to the same numbers
+    assert len(run(["php", str(EXAMPLES / "paynexus_stk.php")], env)) == 10
+    time.sleep(0.6)
+    assert json.loads(run([sys.executable, str(EXAMPLES / "paynexus_stk.py")], env))["success"]

@@ -80,7 +80,12 @@ async def test_duplicate_callbacks_credit_the_wallet_once(gateway: Gateway) -> N
     assert entry["kind"] == "collection"
     assert entry["reference"] == created["id"]
     assert final["mpesa_receipt"] in entry["description"]
-    assert entry["postings"] == [{"account": "wallet", "currency": "KES", "amount": 985}]
+    # The account's own line, then the operator's side by kind: the entry sums to zero.
+    assert entry["postings"] == [
+        {"account": "wallet", "currency": "KES", "amount": 985},
+        {"account": "settlement", "currency": "KES", "amount": -1000},
+        {"account": "fees", "currency": "KES", "amount": 15},
+    ]
 
     # Another account sees only its own (empty) wallet.
     other = await create_merchant(gateway.settings, "Nosy shop")
@@ -201,6 +206,8 @@ async def test_entries_in_cursor_pages_with_reservations(gateway: Gateway) -> No
         {"account": "payout_hold", "currency": "KES", "amount": 115},
     ]
     assert sorted(e["kind"] for e in seen) == ["adjustment", *["payout_reserve"] * 4]
+    for e in seen:  # what the account sees of each entry balances
+        assert sum(p["amount"] for p in e["postings"]) == 0, e
 
 
 # The callback endpoint's one-statement settlement applies a callback only when the

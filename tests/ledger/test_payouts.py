@@ -81,6 +81,15 @@ async def test_reserve_then_settle(
         [("wallet", -515), ("payout_hold", 515)],
         [("wallet", 1000)],
     ]
+    # The operator's side of each, by kind: no shortcode or account id, and every entry
+    # with it sums to zero.
+    assert [e.balancing for e in entries] == [
+        [("settlement", "KES", 500), ("fees", "KES", 15)],
+        [],
+        [("settlement", "KES", -1000)],
+    ]
+    for e in entries:
+        assert sum(p.amount for p, _ in e.lines) + sum(t for *_, t in e.balancing) == 0
 
 
 async def test_reserve_then_release(

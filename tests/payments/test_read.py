@@ -114,8 +114,11 @@ async def test_openapi_is_valid_and_health_answers(gateway: Gateway) -> None:
     ready = await gateway.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    metrics = await gateway.client.get("/metrics/")
+    # At the documented path itself, not a redirect to /metrics/.
+    metrics = await gateway.client.get("/metrics")
     assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert "python_info" in metrics.text
 
 
 async def test_unknown_route_is_problem_json(gateway: Gateway) -> None:

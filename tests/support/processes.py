@@ -24,13 +24,22 @@ def free_port() -> int:
 
 
 class Process:
-    def __init__(self, args: list[str], env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        env_base: Mapping[str, str] | None = None,
+    ) -> None:
         self.args = args
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.popen = subprocess.Popen(
             args,
-            env={**os.environ, **env},
+            env={**(os.environ if env_base is None else env_base), **env},
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

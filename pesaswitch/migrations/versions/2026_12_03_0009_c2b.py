@@ -1,7 +1,7 @@
 """c2b: registrations, transactions, notifications; payments.source; STK receipt queries
 
-Revision ID: 0008_c2b
-Revises: 0007_dashboard
+Revision ID: 0009_c2b
+Revises: 0008_refunds
 Create Date: 2026-12-03 06:40:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_c2b"
-down_revision: str | None = "0007_dashboard"
+revision: str = "0009_c2b"
+down_revision: str | None = "0008_refunds"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
