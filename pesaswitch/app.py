@@ -16,6 +16,9 @@ from starlette.routing import Mount
 
 from pesaswitch.accounts.dependencies import read_auth, write_auth
 from pesaswitch.banks.endpoints import router as bank_paybills_router
+from pesaswitch.c2b.endpoints import daraja_router as c2b_daraja_router
+from pesaswitch.c2b.endpoints import router as c2b_router
+from pesaswitch.c2b.receipts import router as receipts_router
 from pesaswitch.compat.payhero import create_payhero_app
 from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         payouts_router,
         refunds_router,
         bank_paybills_router,
+        c2b_router,
     )
     for router in v1_routers:
         # Every error a v1 route can answer, in the document (kit/openapi.py).
@@ -130,6 +134,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
     app.include_router(doctor_probe_router)
     app.include_router(payout_callbacks_router)
+    app.include_router(c2b_daraja_router)
+    app.include_router(receipts_router)
     app.include_router(reversal_callbacks_router)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     for prefix, dialect in (

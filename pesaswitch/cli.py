@@ -22,6 +22,7 @@ from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
 from pesaswitch.app import build_runtime, create_app, simulator_config
 from pesaswitch.bootstrap import bootstrap_sandbox, new_account_json
+from pesaswitch.c2b.cli import c2b_app, register_c2b
 from pesaswitch.compat.common import basic_credentials
 from pesaswitch.config import Settings
 from pesaswitch.dashboard.cli import users_app
@@ -49,6 +50,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(channels_app, name="channels")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(c2b_app, name="c2b")
+channels_app.command("register-c2b")(register_c2b)
 app.add_typer(events_app, name="events")
 app.add_typer(fx_app, name="fx")
 app.add_typer(protection_app, name="protection")

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.
     sandbox_allow_private_urls: bool = False
+    # C2B: the merchant's validation URL must answer inside Daraja's ~8 s budget
+    # (daraja.md §7), so it gets less; then the channel's default applies.
+    c2b_validation_timeout: float = Field(default=5.0, gt=0, le=7.5)
+    # The daily sweep of Pull Transactions (seconds between sweeps; window in hours).
+    c2b_sweep_interval: float = Field(default=86400.0, gt=0)
+    c2b_sweep_window_hours: int = Field(default=48, ge=1, le=48)
+    # STK payments settled by STK Query have no receipt: ask Transaction Status for it.
+    stk_receipt_lookup: bool = True
 
     # The PayNexus dialect's own contract: its amount caps and per-key rate limit.
     paynexus_max_amount_live: int = Field(default=150_000, ge=1)

@@ -1,6 +1,7 @@
 """Imports every model so that metadata (Alembic, tests) sees all tables."""
 
 from pesaswitch.accounts.models import Account, ApiKey, Channel, Credential, SigningKey
+from pesaswitch.c2b.models import C2BNotification, C2BRegistration, C2BTransaction, ReceiptQuery
 from pesaswitch.dashboard.models import DashboardSession, LoginThrottle, User
 from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
 from pesaswitch.links.models import PaymentLink
@@ -13,6 +14,9 @@ from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, Event, Webhook
 __all__ = [
     "Account",
     "ApiKey",
+    "C2BNotification",
+    "C2BRegistration",
+    "C2BTransaction",
     "Channel",
     "Credential",
     "DarajaCallback",
@@ -31,6 +35,7 @@ __all__ = [
     "Payout",
     "PayoutCallback",
     "Posting",
+    "ReceiptQuery",
     "Refund",
     "Reversal",
     "ReversalCallback",

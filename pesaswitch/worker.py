@@ -8,6 +8,7 @@ import contextlib
 
 import structlog
 
+from pesaswitch.c2b.tasks import run_c2b_worker
 from pesaswitch.payments.tasks import reconcile_once
 from pesaswitch.payouts.tasks import reconcile_payouts_once
 from pesaswitch.refunds.tasks import reconcile_reversals_once
@@ -18,8 +19,11 @@ log = structlog.get_logger(__name__)
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The reconciler and the webhook dispatcher, side by side until ``stop`` is set."""
-    await asyncio.gather(run_reconciler(runtime, stop), Dispatcher(runtime).run(stop))
+    """The reconciler, the webhook dispatcher and the C2B loop (STK receipts, the daily
+    sweep), side by side until ``stop`` is set."""
+    await asyncio.gather(
+        run_reconciler(runtime, stop), Dispatcher(runtime).run(stop), run_c2b_worker(runtime, stop)
+    )
 
 
 async def run_reconciler(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -11,12 +11,13 @@ import asyncio
 import base64
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
 import structlog
 
-from pesaswitch.daraja import b2c
+from pesaswitch.daraja import b2c, c2b
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
 from pesaswitch.daraja.result_codes import INVALID_TOKEN_CODES
 from pesaswitch.daraja.reversal import ReversalRequest, transaction_reversal
@@ -179,6 +180,18 @@ class DarajaClient:
 
     async def account_balance(self, request: b2c.AccountBalanceRequest) -> b2c.B2CAccepted:
         return await b2c.account_balance(self._post, request)
+
+    # C2B (``daraja/c2b.py``): Register URL and Pull Transactions answer synchronously.
+
+    async def register_c2b_urls(self, request: c2b.C2BRegisterRequest) -> c2b.C2BRegistered:
+        return await c2b.register_urls(self._post, request)
+
+    async def pull_transactions(
+        self, *, shortcode: str, start: datetime, end: datetime, offset: int = 0
+    ) -> list[c2b.PulledTransaction]:
+        return await c2b.pull_transactions(
+            self._post, shortcode=shortcode, start=start, end=end, offset=offset
+        )
 
     async def transaction_reversal(self, request: ReversalRequest) -> b2c.B2CAccepted:
         return await transaction_reversal(self._post, request)

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pesaswitch.dashboard import (
     auth_pages,
+    c2b_pages,
     hosted,
     links_pages,
     money_pages,
@@ -24,7 +25,15 @@ STATIC = Path(__file__).parent / "static"
 def install_dashboard(app: FastAPI) -> None:
     # The button's script before the hosted page, whose /pay/{slug} would take its path.
     app.include_router(button.router)
-    for module in (auth_pages, payments_pages, money_pages, settings_pages, links_pages, hosted):
+    for module in (
+        auth_pages,
+        payments_pages,
+        money_pages,
+        settings_pages,
+        c2b_pages,
+        links_pages,
+        hosted,
+    ):
         app.include_router(module.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     install_page_handlers(app)

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Environment, KeyKind
 from pesaswitch.accounts.service import IssuedKey
+from pesaswitch.c2b import service as c2b_service
 from pesaswitch.dashboard.security import Viewer
 from pesaswitch.dashboard.web import (
     ViewerDep,
@@ -73,8 +74,9 @@ async def channels_page(request: Request, runtime: RuntimeDep, viewer: ViewerDep
     account_id = own_account(viewer)
     async with read_sessions(runtime.sessionmaker)() as session:
         rows = await accounts.list_channels(session, account_id=account_id)
+        c2b = await c2b_service.registrations_by_channel(session, account_id=account_id)
         context = await chrome(session, viewer)
-    return render(request, "channels.html", channels=rows, **context)
+    return render(request, "channels.html", channels=rows, c2b=c2b, **context)
 
 
 async def _webhooks_page(

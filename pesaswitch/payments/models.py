@@ -50,7 +50,8 @@ class Payment(Base):
     channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
     amount: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3), default="KES")
-    phone: Mapped[str] = mapped_column(String(12), index=True)
+    # 2547…/2541… for STK; for C2B what Daraja sent (masked, or a SHA-256 hash).
+    phone: Mapped[str] = mapped_column(String(64), index=True)
     reference: Mapped[str] = mapped_column(String(10), unique=True)
     external_reference: Mapped[str | None] = mapped_column(String(100), index=True, default=None)
     description: Mapped[str | None] = mapped_column(String(500), default=None)
@@ -58,6 +59,8 @@ class Payment(Base):
     callback_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", default=None)
     dialect: Mapped[str] = mapped_column(String(20), default="native")
+    # stk: we prompted the customer; c2b: the customer paid the till/paybill unprompted.
+    source: Mapped[str] = mapped_column(String(10), default="stk")
 
     status: Mapped[str] = mapped_column(String(12), default=PaymentStatus.PENDING.value)
     push_state: Mapped[str] = mapped_column(String(12), default=PushState.SENDING.value)

@@ -52,6 +52,8 @@ class PaymentOut(BaseModel):
     object: Literal["payment"] = "payment"
     id: str
     status: str
+    direction: Literal["inbound"] = "inbound"
+    source: str = Field(default="stk", description="stk (we prompted) or c2b (paid unprompted).")
     amount: int
     currency: str
     phone: str
@@ -76,6 +78,7 @@ class PaymentOut(BaseModel):
         return cls(
             id=payment.id,
             status=payment.status,
+            source=payment.source or "stk",
             amount=payment.amount,
             currency=payment.currency,
             phone=payment.phone,

@@ -96,6 +96,13 @@ async def check_refundable(session: AsyncSession, *, payment: Payment) -> None:
             "wallet: refund it from there",
             reason="not_a_wallet_payment",
         )
+    if not (payment.phone.isdigit() and len(payment.phone) == 12):
+        # A C2B payment carries the payer's number masked or hashed, as Daraja sent it:
+        # there is no number to pay back by B2C (a reversal needs none).
+        raise PaymentNotRefundable(
+            f"Payment {payment.id} came by C2B with a masked number: reverse it instead",
+            reason="no_payer_number",
+        )
 
 
 async def claim_refund(session: AsyncSession, *, payment: Payment, amount: int | None) -> int:

@@ -28,6 +28,8 @@ from pesaswitch.daraja.wire import stk_password
 from pesaswitch.kit import crypto
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
+from pesaswitch.simulator.c2b import C2BSimulator
+from pesaswitch.simulator.c2b_wire import stk_status_lookup
 from pesaswitch.simulator.phone import create_phone_app
 from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
 from pesaswitch.simulator.reversal import ReversalSimulator
@@ -68,6 +70,9 @@ class SimulatorConfig:
     rule_b2c_min_amount: bool = True
     rule_b2c_max_amount: bool = True
     rule_b2c_utility_balance: bool = True
+    # C2B (simulator/c2b.py): Daraja's validation budget; production's one-time Register URL.
+    c2b_validation_budget: float = 8.0
+    c2b_register_once: bool = False
 
 
 class Simulator:
@@ -92,7 +97,14 @@ class Simulator:
             deliver=self._deliver_callback,
         )
         # The sandbox phone page, also mounted on the gateway when the simulator is embedded.
-        self.phone_app = create_phone_app(self.prompts)
+        self.c2b = C2BSimulator(
+            spawn=self._spawn, authorized=self._authorized,
+            callback_http=lambda: self.callback_http,
+            validation_budget=config.c2b_validation_budget,
+            register_once=config.c2b_register_once,
+        )  # fmt: skip
+        self.phone_app = create_phone_app(self.prompts, c2b_recent=self.c2b.recent_for)
+        self.b2c.status_lookups += [self.c2b.status_parameters, stk_status_lookup(self.pushes)]
         self.app = self._build_app()
 
     @property
@@ -351,6 +363,7 @@ class Simulator:
         app.add_api_route("/mpesa/stkpush/v1/processrequest", self.stk_push, methods=["POST"])
         app.add_api_route("/mpesa/stkpushquery/v1/query", self.stk_query, methods=["POST"])
         self.b2c.register(app)
+        self.c2b.register(app, self.phone_app)
         self.reversals.register(app)
 
         async def health() -> dict[str, Any]:

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.kit import crypto
 from pesaswitch.simulator import b2c_wire, wire
 from pesaswitch.simulator.b2c_wire import SimulatedPayout
+from pesaswitch.simulator.c2b_wire import StatusLookup, status_result_body
 from pesaswitch.simulator.credentials import SimulatorKeys
 from pesaswitch.simulator.scenarios import Behaviour, scenario_for
 
@@ -59,6 +60,8 @@ class B2CSimulator:
         self._callback_http = callback_http
         self.keys = SimulatorKeys()
         self.payouts: dict[str, SimulatedPayout] = {}  # by OriginatorConversationID
+        # Other receipts Transaction Status can answer for (C2B and STK: ``c2b.py``).
+        self.status_lookups: list[StatusLookup] = []
         self.accounts: dict[str, b2c_wire.ShortcodeAccounts] = {}
 
     def register(self, app: FastAPI) -> None:
@@ -202,8 +205,15 @@ class B2CSimulator:
         async def answer() -> None:
             await asyncio.sleep(self.config.callback_delay)
             payout = self.find_payout(transaction_id, originator_id)
+            found = next(
+                (p for look in self.status_lookups if (p := look(transaction_id, originator_id))),
+                None,
+            )
             if not credential_ok:
                 result = b2c_wire.failed_query_body(2001, *query)
+            elif payout is None and found is not None:
+                txid = wire.receipt_number(datetime.now(UTC))
+                result = status_result_body(found, *query, transaction_id=txid)
             elif payout is None or not payout.executed:
                 result = b2c_wire.failed_query_body(2032, *query)
             else:

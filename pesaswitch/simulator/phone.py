@@ -10,6 +10,7 @@ merchant's dashboard, and it never exists next to real Daraja.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +43,10 @@ NOTICES = {
     "prompt_already_ended": "That prompt has already ended; nothing more was sent.",
     "prompt_not_found": "There is no such prompt on this phone.",
     "pin_required": "Enter the M-PESA PIN first.",
+    "c2b_completed": "Paid: M-PESA sent the business its confirmation.",
+    "c2b_rejected": "The business declined the payment (validation): nothing was paid.",
+    "c2b_cancelled": "The business did not answer in time and the payment was cancelled.",
+    "c2b_invalid": "Enter a 5-7 digit till or paybill number and a whole amount of 1 to 250,000.",
 }
 
 
@@ -61,7 +66,11 @@ def _action(raw: str) -> PromptAction | None:
         return None
 
 
-def create_phone_app(desk: PromptDesk) -> FastAPI:
+def create_phone_app(
+    desk: PromptDesk, c2b_recent: Callable[[str], list[Any]] | None = None
+) -> FastAPI:
+    """``c2b_recent``: the number's recent till/paybill payments (``simulator/c2b.py``),
+    whose form posts to ``/phone/c2b``."""
     app = FastAPI(title="pesaswitch sandbox phone", openapi_url=None, docs_url=None)
 
     def page_url(request: Request, msisdn: str | None, notice: str | None = None) -> str:
@@ -88,6 +97,7 @@ def create_phone_app(desk: PromptDesk) -> FastAPI:
             "recent": [(p, describe(p.result_code, for_query=False))
                        for p in (desk.recent_for(msisdn) if msisdn else [])],
             "timeout": desk.settings.timeout,
+            "c2b_recent": c2b_recent(msisdn) if c2b_recent and msisdn else [],
         }  # fmt: skip
         return TEMPLATES.TemplateResponse(
             request, "phone.html", context, status_code=400 if invalid else 200

@@ -19,6 +19,8 @@ class EventType(StrEnum):
     PAYMENT_EXPIRED = "payment.expired"
     PAYOUT_COMPLETED = "payout.completed"
     PAYOUT_FAILED = "payout.failed"
+    # A completed payment learnt more (an STK receipt found by Transaction Status).
+    PAYMENT_UPDATED = "payment.updated"
     REFUND_COMPLETED = "refund.completed"
     REFUND_FAILED = "refund.failed"
     PAYMENT_REVERSED = "payment.reversed"

@@ -1,0 +1,87 @@
+"""STK receipts by query: a payment settled by STK Query (no receipt in that answer) gets
+its receipt from Transaction Status afterwards, with ``payment.updated``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from pesaswitch.db import create_engine, create_sessionmaker
+from pesaswitch.payments.models import Payment
+from tests.conftest import Gateway, Merchant
+
+
+async def _events(gateway: Gateway, merchant: Merchant) -> list[dict[str, Any]]:
+    response = await gateway.client.get("/v1/events", headers=merchant.auth)
+    events: list[dict[str, Any]] = response.json()["data"]
+    return events
+
+
+async def test_receipt_arrives_after_a_query_settled_the_payment(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    # 254711990002: no callback; only the STK Query tells that it was paid.
+    created = await gateway.client.post(
+        "/v1/payments", json={"amount": 30, "phone": "254711990002"}, headers=merchant.auth
+    )
+    assert created.status_code == 201, created.text
+    payment_id = created.json()["id"]
+    settled = await gateway.wait_for_status(merchant, payment_id)
+    assert settled["status"] == "completed"
+
+    async with asyncio.timeout(10):
+        while True:
+            body = (
+                await gateway.client.get(f"/v1/payments/{payment_id}", headers=merchant.auth)
+            ).json()
+            if body["mpesa_receipt"] is not None:
+                break
+            await asyncio.sleep(0.05)
+    pushes = gateway.app.state.runtime.simulator.pushes
+    [push] = [p for p in pushes.values() if p.checkout_request_id == body["checkout_request_id"]]
+    assert body["mpesa_receipt"] == push.receipt
+
+    events = await _events(gateway, merchant)
+    updated = [e for e in events if e["type"] == "payment.updated"]
+    assert [e["data"]["mpesa_receipt"] for e in updated] == [push.receipt]
+    completed = [e for e in events if e["type"] == "payment.completed"]
+    assert [e["data"]["mpesa_receipt"] for e in completed] == [None]
+
+    # A second Result, with another receipt, changes nothing.
+    engine = create_engine(gateway.settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            token = await session.scalar(
+                select(Payment.callback_token).where(Payment.id == payment_id)
+            )
+    finally:
+        await engine.dispose()
+    replay = {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
+                         "OriginatorConversationID": "x", "ConversationID": "y",
+                         "ResultParameters": {"ResultParameter": [
+                             {"Key": "ReceiptNo", "Value": "UZZZZZZZZZ"},
+                             {"Key": "TransactionStatus", "Value": "Completed"},
+                             {"Key": "Amount", "Value": 30}]}}}  # fmt: skip
+    response = await gateway.client.post(f"/daraja/receipts/{token}", json=replay)
+    assert response.status_code == 200
+    again = (await gateway.client.get(f"/v1/payments/{payment_id}", headers=merchant.auth)).json()
+    assert again["mpesa_receipt"] == push.receipt
+    assert len([e for e in await _events(gateway, merchant) if e["type"] == "payment.updated"]) == 1
+
+
+async def test_a_replayed_or_foreign_result_changes_nothing(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    response = await gateway.client.post("/daraja/receipts/no-such-token", json={"Result": {}})
+    assert response.status_code in (400, 404)
+    response = await gateway.client.post("/daraja/receipts/no-such-token", content=b"{")
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+    response = await gateway.client.post(
+        "/daraja/receipts/no-such-token",
+        json={"Result": {"ResultCode": 0, "OriginatorConversationID": "a",
+                         "ConversationID": "b"}},
+    )  # fmt: skip
+    assert response.status_code == 404
