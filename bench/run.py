@@ -192,7 +192,7 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         statements: dict[str, float] = {}
         if not args.soak:
             try:
-                statements = count_statements(database_url)
+                statements = count_statements(database_url, SECRET)
             except Exception as exc:  # a diagnostic; the run's figures stand without it
                 runner.checks.append(f"INFO statements per payment not counted: {exc!r}")
         any_errors = any(row.errors for row in runner.rows)

@@ -126,11 +126,12 @@ def per_request(counts: Counter[tuple[str, str]], payments: int) -> dict[str, fl
     }
 
 
-def count_statements(database_url: str, payments: int = 20) -> dict[str, float]:
-    """The counts of ``main`` against an existing, migrated database (bench.run's own), with
-    STK protection off as in the benchmark; a fresh merchant keeps it apart."""
+def count_statements(database_url: str, secret_key: str, payments: int = 20) -> dict[str, float]:
+    """The counts of ``main`` against an existing, migrated database (bench.run's own, with
+    its secret key, so its running worker can sign this merchant's webhooks too), with STK
+    protection off as in the benchmark; a fresh merchant keeps it apart."""
     settings = Settings(
-        database_url=database_url, secret_key="bench-statements", simulator_delay=0.0,
+        database_url=database_url, secret_key=secret_key, simulator_delay=0.0,
         embedded_worker=False, stk_protection=False, log_level="warning",
         sandbox_allow_private_urls=True,
     )  # fmt: skip
