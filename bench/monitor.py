@@ -143,6 +143,14 @@ class Monitor:
             )
         return used
 
+    def used(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds each process used between two monotonic times (the samples inside)."""
+        inside = [cpu for t, cpu in self.samples if start <= t <= end]
+        if len(inside) < 2:
+            return {}
+        before, after = inside[0], inside[-1]
+        return {name: after[name] - before.get(name, 0.0) for name in after if name != "machine"}
+
     def share(self, start: float, end: float) -> dict[str, float]:
         """Average CPU use between two monotonic times, in percent of one core.
 

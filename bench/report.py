@@ -30,6 +30,24 @@ class Report:
     failed: bool = False
     clients: int = 1  # load generator processes
     soak: dict[str, dict[str, float]] = field(default_factory=dict)  # process → RSS summary
+    statements: dict[str, float] = field(default_factory=dict)  # bench.statements, per payment
+
+    def headline(self) -> list[str]:
+        """CPU per complete payment (gateway + worker) beside statements per payment."""
+        row = next((r for r in self.rows if r.cpu_ms), None)
+        if row is None:
+            return ["headline: no end-to-end run, no CPU per payment"]
+        ordered = sorted(row.cpu_ms.items(), key=lambda kv: _process_order(kv[0]))
+        parts = ", ".join(f"{name} {ms:.2f}" for name, ms in ordered if name != "ours")
+        line = (f"HEADLINE: {row.cpu_ms['ours']:.2f} ms of gateway + worker CPU per complete "
+                f"payment (end-to-end, {row.count} payments; ms per payment: {parts})")  # fmt: skip
+        out = [line]
+        if self.statements:
+            st = self.statements
+            out.append(f"HEADLINE: {st['per payment']:.1f} SQL statements per payment "
+                       f"(POST {st['POST']:.1f} + callback {st['callback']:.1f}; "
+                       "bench.statements in-process on this run's database)")  # fmt: skip
+        return out
 
     @property
     def reproduce(self) -> str:
@@ -94,6 +112,8 @@ class Report:
                 "logs": self.log_summary,
                 "log_tails": self.log_tails,
                 "soak_rss": self.soak,
+                "cpu_ms_per_payment": next((r.cpu_ms for r in self.rows if r.cpu_ms), {}),
+                "statements_per_payment": self.statements,
                 "failed": self.failed,
             },
             indent=2,
@@ -107,6 +127,7 @@ class Report:
             f"command: {shlex.join(m['argv'])}",
         ]
         out += [f"{key}: {value}" for key, value in self.setup.items()]
+        out += ["", *self.headline()]
         out += ["", *_table(
             ["scenario", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "note"],
             [[r.scenario, _rate(r.rate), f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.p99:.1f}",
@@ -153,6 +174,7 @@ class Report:
         )  # fmt: skip
         for name, tail in self.log_tails.items():
             out += ["", f"--- tail of {name} ---", tail]
+        out += ["", *self.headline()]
         if self.failed:
             out += ["", "RESULT: FAILED (see checks above)"]
         return "\n".join(out)

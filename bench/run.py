@@ -34,6 +34,7 @@ from bench.report import Report, inherited_settings
 from bench.scenarios import Options, Runner
 from bench.soak import soak
 from bench.stack import SECRET, running_stack
+from bench.statements import count_statements
 from pesaswitch.config import Settings
 from tests.support.pg_cluster import throwaway_cluster
 
@@ -64,6 +65,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--soak", type=float, default=0.0,
                         help="instead of the scenarios: SECONDS of mixed load with RSS "
                              "sampled per process (start/peak/end, slope)")  # fmt: skip
+    parser.add_argument("--only", choices=("end-to-end",), default=None,
+                        help="run only this scenario (e.g. while profiling it)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir and logs")
     args = parser.parse_args(argv)
@@ -173,6 +176,8 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         try:
             if args.soak:
                 soaked = soak(runner, args.soak)
+            elif args.only == "end-to-end":
+                runner.end_to_end([])
             else:
                 runner.ceiling()
                 runner.baseline()
@@ -184,6 +189,12 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
         dead = running.dead()
         runner.check(not dead, "processes alive at the end" + (f": died {dead}" if dead else ""))
         monitor.stop()
+        statements: dict[str, float] = {}
+        if not args.soak:
+            try:
+                statements = count_statements(database_url, SECRET)
+            except Exception as exc:  # a diagnostic; the run's figures stand without it
+                runner.checks.append(f"INFO statements per payment not counted: {exc!r}")
         any_errors = any(row.errors for row in runner.rows)
         report = Report(
             command=sys.argv[1:], setup=setup, rows=runner.rows, checks=runner.checks,
@@ -191,7 +202,7 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
                         "max_rss_kib": monitor.max_rss.get(name, 0)} for name in monitor.pids},
             log_summary=_log_summary(logs),
             log_tails=running.log_tails() if runner.failed or any_errors else {},
-            failed=runner.failed, clients=args.clients, soak=soaked,
+            failed=runner.failed, clients=args.clients, soak=soaked, statements=statements,
         )  # fmt: skip
         own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         report.rss["loadgen (this process)"] = {"hwm_kib": own, "max_rss_kib": own}

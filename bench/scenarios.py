@@ -41,6 +41,8 @@ class Row:
     notes: list[str] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # % of one core, per process
     pg: dict[str, Any] = field(default_factory=dict)  # PostgreSQL sessions (monitor.PgWaits)
+    # CPU ms per complete payment by process (end-to-end webhook row only): the headline.
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, scenario: str, result: Result, cpu: dict[str, float]) -> Row:
@@ -143,6 +145,7 @@ class Runner:
             # The CPU table shows the whole scenario: posting and the webhooks after it.
             end = max(last, posted.last)
             post_row.cpu = self.cpu(posted.first, end, posted.cpu)
+            used = self.monitor.used(posted.first, end)
             post_row.pg = self.pg.summary(posted.first, end) if self.pg else {}
             # Ids are time-ordered and preloaded history sorts below every real id, so
             # the listing (newest first) can stop below the oldest payment of this run.
@@ -151,6 +154,7 @@ class Runner:
         if posted.ok < n:
             post_row.notes.append(f"{posted.ok}/{n} created")
         self._webhook_row(started, arrivals, completed, initiated, post_row.cpu)
+        self.rows[-1].cpu_ms = cpu_per_payment(used, self.rows[-1].count)
         self._split_rows(started, finalized)
 
     def _wait_webhooks(
@@ -226,6 +230,16 @@ class Runner:
         self.checks.append(f"INFO end-to-end: {deliveries} deliveries for "
                            f"{sum(len(i) for i in events.values())} events "
                            f"({duplicates} redelivered duplicates)")  # fmt: skip
+
+
+def cpu_per_payment(used: dict[str, float], payments: int) -> dict[str, float]:
+    """CPU milliseconds per complete payment: each of our processes, and gateway + worker
+    summed ("ours") — the figure that varies far less than req/s between machines."""
+    if not payments:
+        return {}
+    ms = {name: 1000 * seconds / payments for name, seconds in used.items()}
+    ms["ours"] = sum(v for k, v in ms.items() if k.startswith(("gateway", "worker")))
+    return ms
 
 
 def _completed(

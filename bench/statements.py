@@ -113,6 +113,31 @@ async def _count(settings: Settings, payments: int) -> Counter[tuple[str, str]]:
     return counts
 
 
+def per_request(counts: Counter[tuple[str, str]], payments: int) -> dict[str, float]:
+    """Statements per payment for the POST, the callback, and both (the polling GETs that
+    wait for each payment are not part of it)."""
+    totals: Counter[str] = Counter()
+    for (request, _label), n in counts.items():
+        totals[request] += n
+    return {
+        "POST": totals["POST /v1/payments"] / payments,
+        "callback": totals["callback"] / payments,
+        "per payment": sum(n for r, n in totals.items() if not r.startswith("GET ")) / payments,
+    }
+
+
+def count_statements(database_url: str, secret_key: str, payments: int = 20) -> dict[str, float]:
+    """The counts of ``main`` against an existing, migrated database (bench.run's own, with
+    its secret key, so its running worker can sign this merchant's webhooks too), with STK
+    protection off as in the benchmark; a fresh merchant keeps it apart."""
+    settings = Settings(
+        database_url=database_url, secret_key=secret_key, simulator_delay=0.0,
+        embedded_worker=False, stk_protection=False, log_level="warning",
+        sandbox_allow_private_urls=True,
+    )  # fmt: skip
+    return per_request(asyncio.run(_count(settings, payments)), payments)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")

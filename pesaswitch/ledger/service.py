@@ -47,11 +47,10 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Integer, Table, Update, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from pesaswitch.db import is_sqlite
+from pesaswitch.db import claim_row
 from pesaswitch.errors import InsufficientFunds, UnbalancedEntry
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
@@ -146,7 +145,7 @@ async def post_entry(
         # KEY SHARE locks, which balance UPDATEs do not conflict with), so the balance
         # rows below are held only from their UPDATE to the commit.
         await session.execute(
-            insert(Posting),
+            _INSERT_POSTINGS,
             [
                 {"entry_id": entry.id, "ledger_account_id": account.id, "amount": amount}
                 for account, amount in postings
@@ -164,16 +163,12 @@ def _lock_order(item: tuple[LedgerAccount, int]) -> tuple[bool, str]:
 
 
 async def _claim_entry(session: AsyncSession, **values: Any) -> JournalEntry | None:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the entry: claim and read in one trip."""
-    dialect: Any = sqlite if is_sqlite(session) else postgresql
-    entry: JournalEntry | None = await session.scalar(
-        dialect.insert(JournalEntry)
-        .values(**values)
-        .on_conflict_do_nothing()
-        .returning(JournalEntry),
-        execution_options={"populate_existing": True},
-    )
-    return entry
+    """INSERT … ON CONFLICT DO NOTHING (prebuilt, values bound): claim in one trip. The
+    entry returned is built from the values (every column is given), not read back, and
+    is not in the session, like the payments' Core INSERTs."""
+    if not await claim_row(session, _ENTRIES, values):
+        return None
+    return JournalEntry(**values)
 
 
 def _move_statement() -> Update:
@@ -189,6 +184,9 @@ def _move_statement() -> Update:
         .returning(table.c.balance)
     )
 
+
+_ENTRIES = cast(Table, JournalEntry.__table__)
+_INSERT_POSTINGS = insert(cast(Table, Posting.__table__))  # a Core INSERT: no ORM bulk path
 
 # Built once: constructing the expression and its cache key on every posting cost more
 # CPU than sending it (bench/README.md, profile). A Core statement on the table: no ORM.

@@ -15,12 +15,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pesaswitch.db import insert_ignoring_conflict
+from pesaswitch.db import claim_row
 from pesaswitch.errors import IdempotencyKeyInUse, IdempotencyKeyMismatch, ValidationFailed
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.protection.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+_KEYS = cast(Table, IdempotencyKey.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +64,12 @@ async def claim(
     ``resource_id``: the id the request will create, when it is known up front and the
     resource is created in this same transaction (no later ``attach_resource`` needed).
     """
-    inserted = await insert_ignoring_conflict(
-        session,
-        IdempotencyKey,
-        account_id=account_id,
-        key=key,
-        method_path=method_path,
-        fingerprint=request_fingerprint,
-        state="in_progress",
-        resource_id=resource_id,
-        created_at=utcnow(),
-    )
+    inserted = await claim_row(
+        session, _KEYS,
+        {"account_id": account_id, "key": key, "method_path": method_path,
+         "fingerprint": request_fingerprint, "state": "in_progress", "resource_id": resource_id,
+         "created_at": utcnow()},
+    )  # fmt: skip
     if inserted:
         return None
     row = await session.scalar(
@@ -103,7 +99,6 @@ async def attach_resource(
     )
 
 
-_KEYS = cast(Table, IdempotencyKey.__table__)
 # Built once, run with bound values: it runs for every POST that sends a key.
 _COMPLETE = (
     update(_KEYS)

@@ -4,7 +4,8 @@ A claim increments ``attempt_count`` and pushes ``next_attempt_at`` out by a lea
 one transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
 serialises claimers). So each attempt number is claimed by one worker only, and a
 worker that dies mid-send lets the lease lapse and the next attempt is taken by another
-— at least once, with the same ``webhook-id``.
+— at least once, with the same ``webhook-id``. Finished sends are recorded in batches by
+the dispatcher's recorder task (``recording.py``), not a transaction per send.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import or_, select, update
 
 from pesaswitch.accounts.models import Account, Environment
 from pesaswitch.db import is_sqlite, transaction
@@ -30,11 +30,11 @@ from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks import formats, service, signing
 from pesaswitch.webhooks.models import (
     Delivery,
-    DeliveryAttempt,
     DeliveryStatus,
     Event,
     WebhookEndpoint,
 )
+from pesaswitch.webhooks.recording import Outcome, record_outcomes
 from pesaswitch.webhooks.ssrf import UnsafeUrl, check_url
 
 log = structlog.get_logger(__name__)
@@ -203,18 +203,18 @@ async def _secrets_for(runtime: Runtime, claim: Claim) -> list[str]:
         return [await service.callback_secret(session, secret_key=key, account_id=claim.account_id)]
 
 
-async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> AttemptResult | None:
+async def attempt(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> Outcome:
+    """Send one claimed attempt (nothing recorded yet): ``record_outcomes`` writes it down."""
     settings = runtime.settings
     endpoint = claim.endpoint
     if endpoint is not None and (not endpoint.enabled or endpoint.deleted_at is not None):
-        async with transaction(runtime.sessionmaker) as session:
-            await _finish(session, claim, DeliveryStatus.FAILED, None, settings_schedule=())
-        return None
+        return Outcome(claim, None, utcnow())
     secrets_ = await _secrets_for(runtime, claim)
     body = formats.finalize(claim.format, secrets_[0], claim.payload)
     headers = signing.sign_headers(webhook_id=claim.event_id, body=body, secrets_=secrets_)
     if endpoint is not None:
         headers.update(formats.vendor_headers(endpoint.style, secrets_[0], body))
+    attempted_at = utcnow()
     result = await _send(
         http, claim.url, headers, body,
         allow_private=service.allow_private_urls(
@@ -222,26 +222,6 @@ async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> At
         ),
         require_https=claim.environment is Environment.LIVE,
     )  # fmt: skip
-    async with transaction(runtime.sessionmaker) as session:
-        await session.execute(
-            insert(DeliveryAttempt).values(
-                delivery_id=claim.delivery_id, number=claim.attempt, attempted_at=utcnow(),
-                status_code=result.status_code, duration_ms=result.duration_ms,
-                response_body=result.body, error=result.error,
-            )
-        )  # fmt: skip
-        if result.succeeded:
-            status = DeliveryStatus.SUCCEEDED
-        elif result.status_code == 410 and endpoint is not None:
-            # 410 Gone: the receiver asks us to stop (Standard Webhooks).
-            await service.set_enabled(
-                session, account_id=claim.account_id, endpoint_id=endpoint.id, enabled=False,
-                reason="receiver answered 410 Gone",
-            )  # fmt: skip
-            status = DeliveryStatus.FAILED
-        else:
-            status = DeliveryStatus.PENDING
-        await _finish(session, claim, status, result.status_code, settings.webhook_schedule)
     if not result.succeeded:
         log.info(
             "webhooks.attempt_failed",
@@ -250,34 +230,15 @@ async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> At
             status_code=result.status_code,
             error=result.error,
         )
-    return result
+    return Outcome(claim, result, attempted_at)
 
 
-async def _finish(
-    session: AsyncSession,
-    claim: Claim,
-    status: DeliveryStatus,
-    status_code: int | None,
-    settings_schedule: tuple[float, ...],
-) -> None:
-    now = utcnow()
-    next_at = None
-    if status is DeliveryStatus.PENDING:
-        if claim.attempt <= len(settings_schedule):
-            next_at = now + timedelta(seconds=settings_schedule[claim.attempt - 1])
-        else:
-            status = DeliveryStatus.FAILED
-    # Only the holder of this attempt may settle it; a retaken lease has a higher count.
-    await session.execute(
-        update(Delivery)
-        .where(Delivery.id == claim.delivery_id, Delivery.attempt_count == claim.attempt)
-        .values(
-            status=status.value,
-            next_attempt_at=next_at,
-            last_status_code=status_code,
-            updated_at=now,
-        )
-    )
+async def deliver(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> AttemptResult | None:
+    """Send one claimed attempt and record it in a transaction of its own."""
+    outcome = await attempt(runtime, http, claim)
+    async with transaction(runtime.sessionmaker) as session:
+        await record_outcomes(session, [outcome], runtime.settings.webhook_schedule)
+    return outcome.result
 
 
 class Dispatcher:
@@ -293,15 +254,50 @@ class Dispatcher:
         )
         self.in_flight: set[asyncio.Task[None]] = set()
         self.busy: Counter[str] = Counter()
+        # Sent, not yet recorded: written down together by the recorder task.
+        # A send keeps its slot until its batch is recorded, so sent-but-unrecorded attempts
+        # (sent again after a crash) stay within webhook_concurrency, as before batching.
+        self.outcomes: list[Outcome] = []
+        self.sent = asyncio.Event()
+        self.recorded = asyncio.Event()  # set when the batch now gathering is written
+        self.closing = False
 
     async def _run_one(self, claim: Claim) -> None:
         try:
-            await deliver(self.runtime, self.http, claim)
+            outcome = await attempt(self.runtime, self.http, claim)
+            # Appended after the await: the recorder swaps the list out meanwhile.
+            self.outcomes.append(outcome)
+            recorded = self.recorded
+            self.sent.set()
+            await recorded.wait()
         except Exception:
             # The lease will lapse and the attempt is retried; never kill the loop.
             log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
         finally:
             self.busy[claim.destination] -= 1
+
+    async def record(self) -> None:
+        """Record every outcome sent so far, in one transaction."""
+        batch, self.outcomes = self.outcomes, []
+        recorded, self.recorded = self.recorded, asyncio.Event()
+        self.sent.clear()
+        try:
+            if batch:
+                async with transaction(self.runtime.sessionmaker) as session:
+                    await record_outcomes(session, batch, self.runtime.settings.webhook_schedule)
+        except Exception:
+            # Their leases lapse and the attempts are sent again; never kill the loop.
+            log.exception("webhooks.record_failed", deliveries=len(batch))
+        finally:
+            recorded.set()
+
+    async def _recorder(self) -> None:
+        # While one batch is written the next sends accumulate: batches grow with load.
+        interval = self.runtime.settings.webhook_interval
+        while not self.closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.sent.wait(), timeout=interval)
+            await self.record()
 
     async def tick(self) -> int:
         concurrency = self.runtime.settings.webhook_concurrency
@@ -320,6 +316,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.runtime.settings.webhook_interval
+        recorder = asyncio.create_task(self._recorder())
         try:
             while not stop.is_set():
                 try:
@@ -340,4 +337,8 @@ class Dispatcher:
         finally:
             if self.in_flight:
                 await asyncio.gather(*self.in_flight, return_exceptions=True)
+            self.closing = True
+            self.sent.set()
+            await asyncio.gather(recorder, return_exceptions=True)
+            await self.record()  # whatever the recorder had not taken yet
             await self.http.aclose()
