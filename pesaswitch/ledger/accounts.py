@@ -18,6 +18,7 @@ from pesaswitch.db import insert_ignoring_conflict
 from pesaswitch.errors import ValidationFailed
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
+from pesaswitch.ledger import idcache
 from pesaswitch.ledger.models import Currency, LedgerAccount, LedgerAccountKind
 from pesaswitch.ledger.policy import SHARDS
 
@@ -154,12 +155,17 @@ async def entry_accounts(
     session: AsyncSession, *, account_id: str, currency: str, shortcode: str, shard: int
 ) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount, LedgerAccount]:
     """(wallet, hold, fees, settlement), the wallet and operator accounts at ``shard``,
-    in one round trip."""
+    in one round trip, or none when all four are in the identity cache (``idcache.py``;
+    every collection posts here). Their balances are not for reading: cached accounts
+    come back without one, and a balance is read with ``balances`` or locked first."""
     currency = _currency(currency)
-    wallet, hold, fees, settlement = await _get_or_create(
-        session, *_merchant_specs(account_id, currency, shard), _fees_spec(currency, shard),
-        _settlement_spec(shortcode, currency, shard),
-    )  # fmt: skip
+    specs = (*_merchant_specs(account_id, currency, shard), _fees_spec(currency, shard),
+             _settlement_spec(shortcode, currency, shard))  # fmt: skip
+    accounts = idcache.cached_accounts(session, [spec.key for spec in specs])
+    if accounts is None:
+        accounts = await _get_or_create(session, *specs)
+        idcache.note(session, accounts)
+    wallet, hold, fees, settlement = accounts
     return wallet, hold, fees, settlement
 
 
