@@ -118,3 +118,12 @@ def _on_commit(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _on_rollback(session: Session, _transaction: SessionTransaction, *_: Any) -> None:
     session.info.pop(_NOTED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _on_end(session: Session, transaction: SessionTransaction) -> None:
+    # However the outermost transaction ended (a commit has taken its notes already), none
+    # of its notes may outlive it: a session closed mid-transaction and then reused must
+    # not cache, at its next commit, rows its first transaction never committed.
+    if transaction.parent is None:
+        session.info.pop(_NOTED, None)

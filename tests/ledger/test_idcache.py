@@ -89,3 +89,17 @@ async def test_only_committed_rows_are_cached(
         assert [a.id for a in again] == [a.id for a in created]
         assert [a.kind for a in again] == [a.kind for a in created]
         assert not any(account in session for account in again)  # nothing was read
+
+
+async def test_a_closed_transaction_leaves_nothing_to_cache(
+    sessions: async_sessionmaker[AsyncSession], make_settings: Callable[..., Settings]
+) -> None:
+    merchant = await create_merchant(make_settings(), "Cache shop")
+    shortcode = new_shortcode()
+    async with sessions() as session:
+        await session.begin()
+        keys = await _accounts(session, merchant.account_id, shortcode)
+        await session.close()  # no commit: the rows it made are gone
+        async with session.begin():
+            pass  # a later commit of the same session caches nothing of the first
+    assert not _cached(keys, sessions)
