@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     daraja_b2c_shortcode: str = "600000"
     daraja_certificate_path: str = ""
     simulator_b2c_utility_balance: int = Field(default=1_000_000, ge=0)
+    # Chaos runs (chaos/, pesaswitch/simulator/chaos.py): a seed turns on the simulator's
+    # seeded faults; the rate is the share of requests and of callbacks that meet one.
+    simulator_chaos_seed: int | None = None
+    simulator_chaos_rate: float = Field(default=0.3, ge=0, le=1)
+    simulator_chaos_late_seconds: float = Field(default=8.0, ge=0)
 
     # Reconciliation of payments whose callback has not arrived.
     reconcile_after: float = Field(default=60.0, ge=0)

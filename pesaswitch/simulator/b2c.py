@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from pesaswitch.simulator import b2c_wire, wire
 from pesaswitch.simulator.b2c_wire import SimulatedPayout
+from pesaswitch.simulator.chaos import Chaos, deliver_b2c_results
 from pesaswitch.simulator.credentials import SimulatorKeys
 from pesaswitch.simulator.scenarios import Behaviour, scenario_for
 
@@ -51,11 +52,13 @@ class B2CSimulator:
         spawn: Spawn,
         authorized: Callable[[Request], bool],
         callback_http: Callable[[], httpx.AsyncClient],
+        chaos: Chaos | None = None,
     ) -> None:
         self.config = config
         self._spawn = spawn
         self._authorized = authorized
         self._callback_http = callback_http
+        self.chaos = chaos
         self.keys = SimulatorKeys()
         self.payouts: dict[str, SimulatedPayout] = {}  # by OriginatorConversationID
         self.accounts: dict[str, b2c_wire.ShortcodeAccounts] = {}
@@ -159,6 +162,11 @@ class B2CSimulator:
         )
         self.payouts[originator_id] = payout
         log.info("simulator.b2c.accepted", party_b=party_b, behaviour=payout.behaviour.value)
+        if self.chaos is not None:
+            self.chaos.record_payout(
+                originator_id, result_code, payout.transaction_id, executed=payout.executed,
+                amount=amount,
+            )  # fmt: skip
 
         match payout.behaviour:
             case Behaviour.LOST_CALLBACK:
@@ -170,6 +178,11 @@ class B2CSimulator:
                 self._spawn(self._result_later(payout, copies=2))
             case Behaviour.QUEUE_TIMEOUT:
                 self._spawn(self._queue_timeout_later(payout))
+            case Behaviour.NORMAL if self.chaos is not None:
+                fault = self.chaos.result_fault(party_b)
+                self._spawn(deliver_b2c_results(
+                    self.chaos, payout, self._send_result, fault=fault, wait=config.callback_delay
+                ))  # fmt: skip
             case Behaviour.HANGING_PUSH:
                 # Paid, but the client has given up on the HTTP answer by then.
                 payout.final_at = now + config.hang_seconds + config.callback_delay
@@ -203,7 +216,14 @@ class B2CSimulator:
             payout = self.find_payout(transaction_id, originator_id)
             if not credential_ok:
                 result = b2c_wire.failed_query_body(2001, *query)
-            elif payout is None or not payout.executed:
+            elif (
+                payout is None
+                or not payout.executed
+                or (
+                    self.chaos is not None
+                    and self.chaos.unknown_to_status(payout.originator_conversation_id)
+                )
+            ):
                 result = b2c_wire.failed_query_body(2032, *query)
             else:
                 result = b2c_wire.transaction_status_body(
