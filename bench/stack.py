@@ -147,10 +147,11 @@ def running_stack(
     *,
     one_port: bool = False,
     extra_env: Mapping[str, str] | None = None,
-    receiver_app: str = "bench.receiver:app",
+    receiver: list[str] | None = None,
 ) -> Iterator[Stack]:
     """``extra_env`` reaches every started process (after the defaults below, so it can
-    override them); ``receiver_app`` is the ASGI app the webhook receiver runs."""
+    override them); ``receiver`` is a command run instead of bench/receiver.py under uvicorn,
+    given ``--host`` and ``--port`` (it must answer ``GET /count`` with 200)."""
     base_env = {
         "PESASWITCH_DATABASE_URL": database_url,
         "PESASWITCH_SECRET_KEY": SECRET,
@@ -206,12 +207,12 @@ def running_stack(
             "simulator", [PESASWITCH, "simulator", "--host", HOST, "--port", str(sim_port)],
             simulator_env,
         )  # fmt: skip
-        receiver = start(
-            "receiver",
-            [sys.executable, "-m", "uvicorn", receiver_app, "--host", HOST,
-             "--port", str(receiver_port), "--log-level", "warning", "--no-access-log"],
-            extra,
+        receiver_args = (
+            [*receiver, "--host", HOST, "--port", str(receiver_port)] if receiver else
+            [sys.executable, "-m", "uvicorn", "bench.receiver:app", "--host", HOST,
+             "--port", str(receiver_port), "--log-level", "warning", "--no-access-log"]
         )  # fmt: skip
+        receiver_process = start("receiver", receiver_args, extra)
         for n, port in enumerate(ports):
             many = ["--workers", str(api_procs)] if one_port else []
             start(f"gateway{n}", [PESASWITCH, "serve", "--host", HOST, "--port", str(port),
@@ -219,7 +220,7 @@ def running_stack(
         for n in range(workers):
             start(f"worker{n}", [PESASWITCH, "worker"], gateway_env)
         simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=60)
-        receiver.wait_http(f"{stack.receiver_url}/count", timeout=60)
+        receiver_process.wait_http(f"{stack.receiver_url}/count", timeout=60)
         for n, url in enumerate(stack.gateways):
             stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=60)
         if one_port:
