@@ -183,7 +183,7 @@ def _answer_id(job: Job, body: Any) -> str:
 async def _send(
     client: httpx.AsyncClient, job: Job, tally: Tally, receiver: str, tweak: int = 0
 ) -> httpx.Response | None:
-    """Send until answered with something other than 409/5xx (bounded); None if never."""
+    """Send until answered with something other than 409/500 (bounded); None if never."""
     path, body, headers = _request(job, receiver, tweak)
     # PayNexus has no Idempotency-Key: a request without an answer may have been taken,
     # so it is not sent again (the run's checks find whatever it created).
@@ -197,7 +197,11 @@ async def _send(
             tally.statuses[answer.status_code] += 1
             if answer.status_code == 500 and len(tally.server_errors) < 50:
                 tally.server_errors.append(f"{path} {answer.text[:300]}")
-            if answer.status_code != 409 and answer.status_code < 500:
+            # 409: the first request with this key is still in flight (or died holding
+            # it: the claim lapses). 500: never expected. Any other answer is the answer:
+            # a 502/503 carries a payment that failed or stays pending, and the same key
+            # would only replay it.
+            if answer.status_code not in (409, 500):
                 return answer
         await asyncio.sleep(min(0.25 * 2**attempt, 4.0))
     return None
