@@ -197,11 +197,13 @@ async def _send(
             tally.statuses[answer.status_code] += 1
             if answer.status_code == 500 and len(tally.server_errors) < 50:
                 tally.server_errors.append(f"{path} {answer.text[:300]}")
-            # 409: the first request with this key is still in flight (or died holding
-            # it: the claim lapses). 500: never expected. Any other answer is the answer:
-            # a 502/503 carries a payment that failed or stays pending, and the same key
-            # would only replay it.
-            if answer.status_code not in (409, 500):
+            # 409 idempotency_key_in_use: the first request with this key is still in
+            # flight (or died holding it: the claim lapses). Other 409s are answers
+            # (daraja_subscriber_locked carries the failed payment), and so are 502/503
+            # (a payment that failed or stays pending: the same key would replay it).
+            # 500: never expected.
+            in_flight = answer.status_code == 409 and "idempotency" in answer.text.lower()
+            if not in_flight and answer.status_code != 500:
                 return answer
         await asyncio.sleep(min(0.25 * 2**attempt, 4.0))
     return None
