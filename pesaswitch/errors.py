@@ -23,7 +23,8 @@
     │   └── StkAccountRestricted         429 stk_account_restricted
     ├── UnbalancedEntry                  500 ledger_unbalanced (a bug: postings ≠ 0)
     ├── DarajaRejected                   409/422 daraja_* (a business answer from Daraja)
-    └── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
+    ├── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
+    └── DatabaseUnavailable              503 database_unavailable (with Retry-After)
 
 Services raise these and never HTTP exceptions; `install_handlers` renders them.
 """
@@ -36,6 +37,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -235,6 +237,45 @@ def _validation_problem(exc: RequestValidationError) -> PesaswitchError:
     return ValidationFailed(f"Invalid fields: {fields}", errors=errors)
 
 
+class DatabaseUnavailable(PesaswitchError):
+    """The database connection failed (restart, failover, locked SQLite file): nothing
+    is wrong with the request, and the same request (with its Idempotency-Key) may be
+    sent again shortly. The transaction was rolled back, or never started."""
+
+    status_code = 503
+    code = "database_unavailable"
+    title = "The database is unavailable; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "2"})
+
+
+def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
+    """A DatabaseUnavailable for a lost or refused database connection, else None.
+
+    A PostgreSQL restart surfaces as a DBAPIError with ``connection_invalidated`` (the
+    pool then drops its other connections too), as an InterfaceError or an
+    OperationalError ("the database system is starting up"), or as a ConnectionError
+    from a connect while the server is down.
+    """
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
+    ):
+        return DatabaseUnavailable()
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return DatabaseUnavailable()
+    return None
+
+
+def log_tick_failure(event: str, exc: Exception) -> None:
+    """A background loop's failed tick: a warning for a database outage (the next tick
+    retries, a traceback would only hide real bugs), the traceback for anything else."""
+    if database_outage(exc) is not None:
+        log.warning(event, error=repr(exc), database_unavailable=True)
+    else:
+        log.exception(event, error=repr(exc))
+
+
 def install_handlers(app: FastAPI) -> None:
     async def on_pesaswitch_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PesaswitchError)
@@ -255,6 +296,11 @@ def install_handlers(app: FastAPI) -> None:
         return problem_response(error, dict(exc.headers or {}))
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        outage = database_outage(exc)
+        if outage is not None:
+            # An outage, not a bug: no traceback, and a 503 the client may retry.
+            log.warning("http.database_unavailable", error=repr(exc))
+            return problem_response(outage, outage.headers)
         log.exception("http.unhandled_error", error=repr(exc))
         return problem_response(PesaswitchError("An unexpected error occurred"))
 

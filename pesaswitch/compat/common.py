@@ -21,6 +21,7 @@ from pesaswitch.errors import (
     PermissionDenied,
     PesaswitchError,
     ValidationFailed,
+    database_outage,
 )
 from pesaswitch.runtime import Runtime, get_runtime
 
@@ -68,6 +69,10 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         import structlog
 
+        outage = database_outage(exc)
+        if outage is not None:  # an outage, not a bug (errors.database_outage)
+            structlog.get_logger(__name__).warning("compat.database_unavailable", error=repr(exc))
+            return respond(outage)
         structlog.get_logger(__name__).exception("compat.unhandled_error", error=repr(exc))
         return respond(PesaswitchError("An unexpected error occurred"))
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
 from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.errors import log_tick_failure
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.runtime import Runtime
@@ -324,8 +325,8 @@ class Dispatcher:
             while not stop.is_set():
                 try:
                     claimed = await self.tick()
-                except Exception:
-                    log.exception("webhooks.tick_failed")
+                except Exception as exc:
+                    log_tick_failure("webhooks.tick_failed", exc)
                     claimed = 0
                 if claimed:
                     await asyncio.sleep(0)
