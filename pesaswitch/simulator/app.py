@@ -281,10 +281,7 @@ class Simulator:
         self.pushes[push.checkout_request_id] = push
         log.info("simulator.stk.accepted", msisdn=msisdn, behaviour=push.behaviour.value)
         if self.chaos is not None:
-            self.chaos.record_push(
-                push.callback_url, push.checkout_request_id, push.result_code, push.receipt,
-                push.amount,
-            )  # fmt: skip
+            self.chaos.record_push(push)
 
         match push.behaviour:
             case Behaviour.LOST_CALLBACK:

@@ -76,8 +76,8 @@ class ChaosSettings:
 class Truth:
     """What the simulator did, by callback URL (STK) and OriginatorConversationID (B2C)."""
 
-    # CallBackURL -> (CheckoutRequestID, ResultCode, receipt, amount) of the accepted push
-    pushes: dict[str, tuple[str, int, str | None, int]] = field(default_factory=dict)
+    # CallBackURL -> the accepted push (its callbacks_sent: the HTTP answers it got)
+    pushes: dict[str, SimulatedPush] = field(default_factory=dict)
     # CallBackURL -> errorCodes of the pushes refused before anything reached the phone
     refused: dict[str, list[str]] = field(default_factory=dict)
     # OriginatorConversationID -> (ResultCode, TransactionID, executed, amount)
@@ -85,7 +85,10 @@ class Truth:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "pushes": {url: list(p) for url, p in self.pushes.items()},
+            "pushes": {
+                url: [p.checkout_request_id, p.result_code, p.receipt, p.amount, p.callbacks_sent]
+                for url, p in self.pushes.items()
+            },
             "refused": self.refused,
             "payouts": {oid: list(p) for oid, p in self.payouts.items()},
         }
@@ -150,11 +153,8 @@ class Chaos:
         rng = self._draw("delay", msisdn, self._requests.get(f"push:{msisdn}", 0), copy)
         return rng.uniform(0.0, self.settings.jitter_seconds)
 
-    def record_push(
-        self, callback_url: str, checkout_request_id: str, result_code: int,
-        receipt: str | None, amount: int,
-    ) -> None:  # fmt: skip
-        self.truth.pushes[callback_url] = (checkout_request_id, result_code, receipt, amount)
+    def record_push(self, push: SimulatedPush) -> None:
+        self.truth.pushes[push.callback_url] = push
 
     # --- B2C ---------------------------------------------------------------------------
 
