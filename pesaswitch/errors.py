@@ -262,18 +262,40 @@ def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
         exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
     ):
         return DatabaseUnavailable()
-    if isinstance(exc, ConnectionError | TimeoutError):
+    if isinstance(exc, (ConnectionError, TimeoutError, *_asyncpg_outages())):
         return DatabaseUnavailable()
     return None
 
 
-def log_tick_failure(event: str, exc: Exception) -> None:
-    """A background loop's failed tick: a warning for a database outage (the next tick
+def _asyncpg_outages() -> tuple[type[BaseException], ...]:
+    """asyncpg's own errors that escape SQLAlchemy's wrapping while (re)connecting:
+    "the database system is starting up" / "shutting down" (class 57P), a closed
+    connection."""
+    try:
+        from asyncpg import exceptions  # type: ignore[import-untyped]
+    except ImportError:  # SQLite-only installs
+        return ()
+    return (exceptions.OperatorInterventionError, exceptions.InterfaceError,
+            exceptions.ConnectionDoesNotExistError)  # fmt: skip
+
+
+# Registered for these types (not only for Exception), so Starlette's
+# ExceptionMiddleware answers them: its ServerErrorMiddleware, which handles Exception,
+# always re-raises to the server, which logs a traceback.
+OUTAGE_TYPES: tuple[type[Exception], ...] = (DBAPIError, ConnectionError, TimeoutError)
+
+
+def log_tick_failure(event: str, exc: Exception, **fields: Any) -> None:
+    """A background loop's failed step: a warning for a database outage (the next tick
     retries, a traceback would only hide real bugs), the traceback for anything else."""
     if database_outage(exc) is not None:
-        log.warning(event, error=repr(exc), database_unavailable=True)
+        log.warning(event, error=repr(exc), database_unavailable=True, **fields)
     else:
-        log.exception(event, error=repr(exc))
+        log.exception(event, error=repr(exc), **fields)
+
+
+def outage_types() -> tuple[type[Exception], ...]:
+    return (*OUTAGE_TYPES, *(t for t in _asyncpg_outages() if issubclass(t, Exception)))
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -295,16 +317,21 @@ def install_handlers(app: FastAPI) -> None:
         error.title = str(exc.detail)
         return problem_response(error, dict(exc.headers or {}))
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_maybe_outage(_request: Request, exc: Exception) -> JSONResponse:
         outage = database_outage(exc)
-        if outage is not None:
-            # An outage, not a bug: no traceback, and a 503 the client may retry.
-            log.warning("http.database_unavailable", error=repr(exc))
-            return problem_response(outage, outage.headers)
+        if outage is None:
+            raise exc  # a bug after all: on to on_unexpected, with its traceback
+        # An outage, not a bug: no traceback, and a 503 the client may retry.
+        log.warning("http.database_unavailable", error=repr(exc))
+        return problem_response(outage, outage.headers)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", error=repr(exc))
         return problem_response(PesaswitchError("An unexpected error occurred"))
 
     app.add_exception_handler(PesaswitchError, on_pesaswitch_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    for kind in outage_types():
+        app.add_exception_handler(kind, on_maybe_outage)
     app.add_exception_handler(Exception, on_unexpected)

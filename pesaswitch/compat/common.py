@@ -22,6 +22,7 @@ from pesaswitch.errors import (
     PesaswitchError,
     ValidationFailed,
     database_outage,
+    outage_types,
 )
 from pesaswitch.runtime import Runtime, get_runtime
 
@@ -66,13 +67,19 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
         error.code = "not_found" if exc.status_code == 404 else "http_error"
         return respond(error)
 
-    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_maybe_outage(_request: Request, exc: Exception) -> JSONResponse:
         import structlog
 
         outage = database_outage(exc)
-        if outage is not None:  # an outage, not a bug (errors.database_outage)
-            structlog.get_logger(__name__).warning("compat.database_unavailable", error=repr(exc))
-            return respond(outage)
+        if outage is None:
+            raise exc  # a bug after all: on to on_unexpected
+        # An outage, not a bug (errors.OUTAGE_TYPES): a 503 and no traceback.
+        structlog.get_logger(__name__).warning("compat.database_unavailable", error=repr(exc))
+        return respond(outage)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        import structlog
+
         structlog.get_logger(__name__).exception("compat.unhandled_error", error=repr(exc))
         return respond(PesaswitchError("An unexpected error occurred"))
 
@@ -80,6 +87,8 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(pydantic.ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for kind in outage_types():
+        app.add_exception_handler(kind, on_maybe_outage)
     app.add_exception_handler(Exception, on_unexpected)
 
 

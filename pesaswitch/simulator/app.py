@@ -207,7 +207,7 @@ class Simulator:
         if not self._authorized(request):
             return wire.error(404, "404.001.03", "Invalid Access Token")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):
@@ -329,7 +329,7 @@ class Simulator:
         if not self._authorized(request):
             return wire.error(400, "400.003.01", "Invalid Access Token")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):

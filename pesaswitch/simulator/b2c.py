@@ -276,7 +276,7 @@ class B2CSimulator:
             code, status = bad_token
             return wire.error(status, code, f"Error Occurred - Invalid Access Token - {token}")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):

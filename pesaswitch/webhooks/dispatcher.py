@@ -298,9 +298,9 @@ class Dispatcher:
     async def _run_one(self, claim: Claim) -> None:
         try:
             await deliver(self.runtime, self.http, claim)
-        except Exception:
+        except Exception as exc:
             # The lease will lapse and the attempt is retried; never kill the loop.
-            log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
+            log_tick_failure("webhooks.deliver_error", exc, delivery_id=claim.delivery_id)
         finally:
             self.busy[claim.destination] -= 1
 
