@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks clean
+.PHONY: install run lint format test test-sqlite test-postgres bench bench-webhooks chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,13 @@ run: install
 		$(BIN)/pesaswitch serve --bootstrap
 
 lint: install
-	$(BIN)/ruff check pesaswitch tests bench examples
-	$(BIN)/ruff format --check pesaswitch tests bench examples
+	$(BIN)/ruff check pesaswitch tests bench chaos examples
+	$(BIN)/ruff format --check pesaswitch tests bench chaos examples
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff format pesaswitch tests bench examples
-	$(BIN)/ruff check --fix pesaswitch tests bench examples
+	$(BIN)/ruff format pesaswitch tests bench chaos examples
+	$(BIN)/ruff check --fix pesaswitch tests bench chaos examples
 
 test: lint test-sqlite test-postgres
 
@@ -53,6 +53,16 @@ bench-webhooks: install
 	$(BIN)/python -m bench.webhook_throughput --db sqlite --workers 1
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 1
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 2
+
+# The chaos run (chaos/run.py, docs/chaos.md): 10,000 payments + 1,000 payouts under
+# SIGKILLs, a PostgreSQL restart and Daraja/receiver faults, on both databases. Not part
+# of `make test` (its short profile is: tests/e2e/test_chaos.py). Override e.g.
+# CHAOS_ARGS='--payments 2000 --seed 42'.
+CHAOS_ARGS ?=
+chaos: install
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python -m chaos.run --db postgres $(CHAOS_ARGS)
+	$(BIN)/python -m chaos.run --db sqlite $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
                 "rejected": dict(tally.rejected),
                 "statuses": dict(sorted(tally.statuses.items())),
                 "transport errors": dict(tally.transport_errors),
+                "PayNexus requests (sent once) without an answer": len(tally.unanswered_once),
                 "load average before/after": [load_before, os.getloadavg()],
             }
         )
