@@ -2,7 +2,8 @@
 
     PesaswitchError                      500 internal_error
     ├── BadRequest                       400 bad_request
-    │   └── InvalidJson                  400 invalid_json
+    │   ├── InvalidJson                  400 invalid_json
+    │   └── ClientGone                   400 client_disconnected (nobody reads it)
     ├── ValidationFailed                 422 validation_error
     │   ├── InvalidPhone                 422 invalid_phone
     │   ├── UnsupportedNetwork           422 unsupported_network
@@ -39,6 +40,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
 
@@ -298,6 +300,14 @@ def outage_types() -> tuple[type[Exception], ...]:
     return (*OUTAGE_TYPES, *(t for t in _asyncpg_outages() if issubclass(t, Exception)))
 
 
+class ClientGone(BadRequest):
+    """The client closed the connection before its request body was read (its own
+    timeout, or a process killed): nobody reads the answer, and it is no server error."""
+
+    code = "client_disconnected"
+    title = "The client disconnected before the request was read"
+
+
 def install_handlers(app: FastAPI) -> None:
     async def on_pesaswitch_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PesaswitchError)
@@ -332,6 +342,12 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PesaswitchError, on_pesaswitch_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+    async def on_client_gone(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("http.client_disconnected")
+        return problem_response(ClientGone())
+
     for kind in outage_types():
         app.add_exception_handler(kind, on_maybe_outage)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected)

@@ -12,11 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pesaswitch.accounts.dependencies import authenticate_cached
 from pesaswitch.accounts.service import AuthContext
 from pesaswitch.errors import (
     AuthenticationFailed,
+    ClientGone,
     InvalidJson,
     PermissionDenied,
     PesaswitchError,
@@ -87,8 +89,13 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(pydantic.ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+    async def on_client_gone(_request: Request, exc: Exception) -> JSONResponse:
+        return respond(ClientGone())
+
     for kind in outage_types():
         app.add_exception_handler(kind, on_maybe_outage)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected)
 
 
