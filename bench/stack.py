@@ -148,10 +148,12 @@ def running_stack(
     one_port: bool = False,
     extra_env: Mapping[str, str] | None = None,
     receiver: list[str] | None = None,
+    start_timeout: float = 60.0,
 ) -> Iterator[Stack]:
     """``extra_env`` reaches every started process (after the defaults below, so it can
     override them); ``receiver`` is a command run instead of bench/receiver.py under uvicorn,
-    given ``--host`` and ``--port`` (it must answer ``GET /count`` with 200)."""
+    given ``--host`` and ``--port`` (it must answer ``GET /count`` with 200);
+    ``start_timeout`` bounds each process's start (a loaded machine needs more)."""
     base_env = {
         "PESASWITCH_DATABASE_URL": database_url,
         "PESASWITCH_SECRET_KEY": SECRET,
@@ -219,13 +221,13 @@ def running_stack(
                                   *many], gateway_env)  # fmt: skip
         for n in range(workers):
             start(f"worker{n}", [PESASWITCH, "worker"], gateway_env)
-        simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=60)
-        receiver_process.wait_http(f"{stack.receiver_url}/count", timeout=60)
+        simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=start_timeout)
+        receiver_process.wait_http(f"{stack.receiver_url}/count", timeout=start_timeout)
         for n, url in enumerate(stack.gateways):
-            stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=60)
+            stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=start_timeout)
         if one_port:
             supervisor = stack.processes["gateway0"].popen.pid
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_timeout
             while len(found := _api_workers(supervisor)) < api_procs:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"serve --workers {api_procs} started {len(found)}")

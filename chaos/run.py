@@ -172,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 one_port=True,
                 extra_env=run_settings(args),
                 receiver=[sys.executable, "-m", "chaos.receiver"],
+                start_timeout=180.0,  # two API processes importing the app on a busy machine
             ) as stack,
         ):
             settings = Settings(database_url=url, secret_key=SECRET)
