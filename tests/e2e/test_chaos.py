@@ -26,7 +26,7 @@ def test_short_chaos_profile(request: pytest.FixtureRequest) -> None:
         "--load-timeout", "150", "--quiet-timeout", "60",
     ]  # fmt: skip
     done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=330, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=540, check=False
     )
     report = done.stdout + done.stderr
     print(report)  # the figures, shown by pytest -s or on failure
