@@ -17,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -283,7 +284,13 @@ def _report(figures: list[checks.Figure], stats: dict[str, Any], *, as_json: boo
     return bool(failed)
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    # Unwind like Ctrl-C, so that running_stack stops every process it started.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     return run(parse_args(argv))
 
 
