@@ -25,7 +25,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.ledger.checks import check_invariants
 from pesaswitch.ledger.fees import Tariff
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount, LedgerAccountKind
-from pesaswitch.payments.models import Payment, PaymentStatus
+from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus
 from pesaswitch.payouts.models import OPEN_STATUSES, Payout, PayoutStatus
 from pesaswitch.webhooks.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
 
@@ -110,12 +110,6 @@ def _expected_payment(payment: Payment, truth: dict[str, Any]) -> tuple[str, str
     return PaymentStatus.FAILED.value, "push never reached Daraja"
 
 
-def _answered(payment: Payment, truth: dict[str, Any]) -> bool:
-    """Whether the gateway answered 200 to one of this payment's callbacks."""
-    url = truth["by_token"].get(payment.callback_token)
-    return url is not None and 200 in truth["pushes"][url][4]
-
-
 def _truth_index(raw: dict[str, Any]) -> dict[str, Any]:
     by_token = {url.rsplit("/", 1)[-1]: url for url in raw["pushes"]}
     refused = {url.rsplit("/", 1)[-1] for url in raw["refused"]}
@@ -144,9 +138,15 @@ async def _judge(
     payouts = list(await session.scalars(select(Payout)))
     pending = [p for p in payments if p.status == PaymentStatus.PENDING.value]
     # Pending with no CheckoutRequestID (the API process died before the push's answer,
-    # or the push timed out) and no callback ever taken by the gateway: Daraja offers no
+    # or the push timed out) and no callback the gateway took (a forged one it refused
+    # as a mismatch does not count): Daraja offers no
     # way to look such a push up, so it stays pending and visible, by design.
-    unknowable = [p for p in pending if p.checkout_request_id is None and not _answered(p, truth)]
+    taken = set(
+        await session.scalars(
+            select(DarajaCallback.payment_id).where(DarajaCallback.outcome != "mismatch")
+        )
+    )
+    unknowable = [p for p in pending if p.checkout_request_id is None and p.id not in taken]
     open_payouts = [p for p in payouts if p.status in OPEN_STATUSES]
     settleable = [p for p in pending if p not in unknowable]
     figures.append(

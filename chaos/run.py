@@ -80,8 +80,9 @@ def run_settings(args: argparse.Namespace) -> dict[str, str]:
         "PESASWITCH_SIMULATOR_CHAOS_LATE_SECONDS": "8",  # past the reconciler's threshold
         "PESASWITCH_SIMULATOR_B2C_UTILITY_BALANCE": "1000000000",
         "PESASWITCH_RECONCILE_AFTER": "5",
-        # Past the simulator's late Results (8 s + jitter): an early 2032 must wait for them.
-        "PESASWITCH_PAYOUT_NOT_FOUND_GRACE": "20",
+        # Past the simulator's late Results (8 s + jitter, later on a busy machine: at 20 s,
+        # 1 payout in 560 was failed by an early 2032 at load average 10).
+        "PESASWITCH_PAYOUT_NOT_FOUND_GRACE": "60",
         "PESASWITCH_RECONCILE_BACKOFF": "2,3,5",
         "PESASWITCH_RECONCILE_INTERVAL": "0.5",
         "PESASWITCH_WEBHOOK_RETRY_SCHEDULE": "1,2,3,5,8",
