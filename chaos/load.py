@@ -204,7 +204,9 @@ async def _send(
             # (a payment that failed or stays pending: the same key would replay it).
             # 500: never expected.
             in_flight = answer.status_code == 409 and "idempotency" in answer.text.lower()
-            if not in_flight and answer.status_code != 500:
+            # database_unavailable: nothing was decided (the database was restarting).
+            outage = answer.status_code == 503 and "database_unavailable" in answer.text
+            if not (in_flight or outage) and answer.status_code != 500:
                 return answer
         await asyncio.sleep(min(0.25 * 2**attempt, 4.0))
     return None
