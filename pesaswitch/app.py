@@ -40,6 +40,7 @@ from pesaswitch.refunds.callbacks import router as reversal_callbacks_router
 from pesaswitch.refunds.endpoints import router as refunds_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
+from pesaswitch.simulator.chaos import ChaosSettings
 from pesaswitch.webhooks.endpoints import router as webhooks_router
 from pesaswitch.worker import run_worker
 
@@ -61,6 +62,13 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
         initiator_name=settings.daraja_initiator_name,
         initiator_password=settings.daraja_initiator_password,
         b2c_utility_balance=settings.simulator_b2c_utility_balance,
+        chaos=None
+        if settings.simulator_chaos_seed is None
+        else ChaosSettings(
+            seed=settings.simulator_chaos_seed,
+            rate=settings.simulator_chaos_rate,
+            late_seconds=settings.simulator_chaos_late_seconds,
+        ),
     )
 
 
