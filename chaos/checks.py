@@ -27,7 +27,13 @@ from pesaswitch.ledger.fees import Tariff
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount, LedgerAccountKind
 from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus
 from pesaswitch.payouts.models import OPEN_STATUSES, Payout, PayoutStatus
-from pesaswitch.webhooks.models import Delivery, DeliveryStatus, Event, WebhookEndpoint
+from pesaswitch.webhooks.models import (
+    Delivery,
+    DeliveryStatus,
+    Event,
+    EventType,
+    WebhookEndpoint,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +301,10 @@ async def _judge(
             ", ".join(unseen[:10]),
         )
     )
-    per_object = Counter(object_id for _, object_id, _ in events)
+    # payment.updated is not a final event: it carries a receipt learnt after the final
+    # status (STK settled by query, receipt by Transaction Status), and comes at most once.
+    updated = EventType.PAYMENT_UPDATED.value
+    per_object = Counter(o for _, o, kind in events if kind != updated)
     twice = [o for o, n in per_object.items() if n > 1]
     figures.append(
         Figure(
@@ -303,6 +312,16 @@ async def _judge(
             str(len(twice)),
             not twice,
             ", ".join(twice[:10]),
+        )
+    )
+    per_payment = Counter(o for _, o, kind in events if kind == updated)
+    updated_twice = [o for o, n in per_payment.items() if n > 1]
+    figures.append(
+        Figure(
+            "payments with more than one payment.updated (receipt recorded once)",
+            f"{len(updated_twice)} of {len(per_payment)} updated",
+            not updated_twice,
+            ", ".join(updated_twice[:10]),
         )
     )
 
