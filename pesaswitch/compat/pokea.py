@@ -37,6 +37,7 @@ from pesaswitch.errors import (
     ValidationFailed,
 )
 from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.payouts import fx
 from pesaswitch.payouts.initiate import initiate_payout
 from pesaswitch.payouts.schemas import PayoutCreate
@@ -160,7 +161,10 @@ register_callback_format(DIALECT, render_callback, finalize_callback)
 
 
 def create_pokea_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="pesaswitch: Pokea Pay dialect", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pesaswitch: Pokea Pay dialect", docs_url=None, redoc_url=None,
+        dependencies=[Depends(single_valued_query)],
+    )  # fmt: skip
     app.state.runtime = runtime
     install_vendor_errors(app, _error)
 
