@@ -28,7 +28,7 @@ from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
-from pesaswitch.kit.openapi import declare_problems
+from pesaswitch.kit.openapi import declare_problems, parameters_without_null
 from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         dependencies=[Depends(single_valued_query)],
     )
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_handlers(app)
     # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
     install_dashboard(app)

@@ -36,7 +36,7 @@ from pesaswitch.errors import (
     PesaswitchError,
     ValidationFailed,
 )
-from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, parameters_without_null
 from pesaswitch.kit.query import single_valued_query
 from pesaswitch.payouts import fx
 from pesaswitch.payouts.initiate import initiate_payout
@@ -166,6 +166,7 @@ def create_pokea_app(runtime: Runtime) -> FastAPI:
         dependencies=[Depends(single_valued_query)],
     )  # fmt: skip
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_vendor_errors(app, _error)
 
     @app.post("/momo/mpesa")
