@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
@@ -31,7 +31,8 @@ from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
-from pesaswitch.kit.openapi import declare_problems
+from pesaswitch.kit.openapi import declare_problems, parameters_without_null
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
@@ -120,8 +121,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="0.1.0",
         description="Self-hostable M-Pesa payment gateway.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_handlers(app)
     # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
     install_dashboard(app)
