@@ -169,7 +169,8 @@ async def record_notification(
             channel_id=registration.channel_id if registration else None,
             kind=kind.value,
             trans_id=(trans_id or None) and trans_id[:20],
-            body=body[:32768],
+            # As received, but PostgreSQL's text cannot hold NUL: U+FFFD in its place.
+            body=body[:32768].replace("\x00", "\ufffd"),
             source_ip=source_ip,
             outcome=outcome,
             result_code=result_code,

@@ -20,7 +20,7 @@ from tests.conftest import Gateway, Merchant, create_merchant
 LOST = "254711990002"  # paid, but no callback or confirmation ever arrives
 
 
-def _notice(shortcode: str, trans_id: str, amount: int) -> dict[str, Any]:
+def c2b_notice(shortcode: str, trans_id: str, amount: int) -> dict[str, Any]:
     return {
         "TransactionType": "Pay Bill", "TransID": trans_id, "TransTime": "20261203101010",
         "TransAmount": f"{amount}.00", "BusinessShortCode": shortcode, "BillRefNumber": "INV-1",
@@ -78,8 +78,8 @@ async def test_c2b_callbacks_refuse_a_wrong_token(gateway: Gateway, merchant: Me
     await gateway.wait_for_status(merchant, stk.json()["id"])
     wrong_tokens = [new_token(24), await _payment_token(gateway, stk.json()["id"]), f"{token}x"]
     bodies = {
-        "validation": _notice(shortcode, lost[0]["trans_id"], 60),
-        "confirmation": _notice(shortcode, lost[0]["trans_id"], 60),
+        "validation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
+        "confirmation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
         "status": _status_result(lost[1]["trans_id"], 70, f"{shortcode} - Shop"),
         "status-timeout": {"Result": {"ResultCode": 1, "ResultDesc": "timeout"}},
     }
