@@ -97,7 +97,7 @@ class C2BSettingsOut(BaseModel):
         )
 
 
-class SweepOut(BaseModel):
+class C2BSweepOut(BaseModel):
     object: Literal["c2b_sweep"] = "c2b_sweep"
     channel_id: int
     seen: int

@@ -39,9 +39,9 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "BankPaybillOut": sdk.BankPaybill,
     "BankPaybillList": sdk.BankPaybillList,
     "C2BSettingsOut": sdk.C2BSettings,
-    "SweepOut": sdk.C2BSweep,
-    "RecoverOut": sdk.C2BRecovery,
-    "NotificationOut": sdk.C2BNotification,
+    "C2BSweepOut": sdk.C2BSweep,
+    "C2BRecoveryOut": sdk.C2BRecovery,
+    "C2BNotificationOut": sdk.C2BNotification,
 }
 
 CREATE_METHODS: dict[str, Callable[..., Any]] = {
@@ -51,7 +51,7 @@ CREATE_METHODS: dict[str, Callable[..., Any]] = {
     "RefundCreate": Refunds.create,
     "ReversalCreate": Reversals.create,
     "C2BSettingsIn": C2B.put_settings,
-    "RecoverIn": C2B.recover,
+    "C2BRecoverIn": C2B.recover,
 }
 
 
