@@ -33,8 +33,8 @@ from pesaswitch.daraja.c2b import (
 )
 from pesaswitch.daraja.wire import MalformedCallback
 from pesaswitch.db import read_sessions, transaction
-from pesaswitch.errors import PROBLEM_JSON
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.runtime import Runtime, RuntimeDep
 from pesaswitch.webhooks.service import allow_private_urls
 from pesaswitch.webhooks.ssrf import check_url
@@ -45,7 +45,6 @@ daraja_router = APIRouter(prefix="/daraja/c2b", include_in_schema=False)
 router = APIRouter(prefix="/v1", tags=["c2b"])
 
 MAX_BYTES = 16 * 1024
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
 
 
 async def _record(runtime: Runtime, **values: Any) -> None:
@@ -172,7 +171,7 @@ async def status_timeout(token: str, request: Request, runtime: RuntimeDep) -> J
 # --- native API --------------------------------------------------------------------
 
 
-@router.get("/channels/{channel_id}/c2b", response_model=C2BSettingsOut, responses={404: PROBLEM})
+@router.get("/channels/{channel_id}/c2b", response_model=C2BSettingsOut)
 async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) -> C2BSettingsOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         row = await service.get_registration(
@@ -184,7 +183,7 @@ async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) ->
 @router.put(
     "/channels/{channel_id}/c2b",
     response_model=C2BSettingsOut,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    responses=problem_responses(409),
     summary="Set a channel's C2B validation rules",
 )
 async def put_settings(
@@ -210,7 +209,7 @@ async def put_settings(
 @router.post(
     "/channels/{channel_id}/c2b/register",
     response_model=C2BSettingsOut,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=problem_responses(409, 503),
     summary="Register the channel's C2B URLs with Daraja",
 )
 async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSettingsOut:
@@ -221,7 +220,7 @@ async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2B
 @router.post(
     "/channels/{channel_id}/c2b/sweep",
     response_model=C2BSweepOut,
-    responses={404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=problem_responses(503),
     summary="Find C2B payments whose confirmation never arrived (Pull Transactions)",
 )
 async def sweep(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSweepOut:
@@ -246,7 +245,7 @@ class C2BRecoveryOut(BaseModel):
     "/channels/{channel_id}/c2b/recover",
     response_model=C2BRecoveryOut,
     status_code=202,
-    responses={404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=problem_responses(503),
     summary="Look a missed C2B payment up by its receipt (Transaction Status)",
 )
 async def recover(
