@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
@@ -44,6 +45,13 @@ def _nul_paths(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | 
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _nul_paths(item, (*path, index))
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for dependency in dependant.dependencies:
+        names |= _query_names(dependency)
+    return names
 
 
 def refuse_nul_in_json(raw: bytes) -> None:
@@ -72,15 +80,17 @@ async def refuse_nul(request: Request) -> None:
             for name, value in request.path_params.items()
             if isinstance(value, str) and NUL in value
         ]
-    if b"%00" in scope["query_string"]:
+    route = scope.get("route")
+    if b"%00" in scope["query_string"] and isinstance(route, APIRoute):
+        # Only the parameters the route reads: any other is ignored, NUL or not.
+        taken = _query_names(route.dependant)
         errors += [
             _error(("query", name), value)
             for name, value in request.query_params.multi_items()
-            if NUL in name or NUL in value
+            if name in taken and NUL in value
         ]
     if errors:
         raise RequestValidationError(errors)
-    route = scope.get("route")
     if isinstance(route, APIRoute) and route.body_field is not None:
         # Already read (and cached) by FastAPI to parse the body: no second read.
         refuse_nul_in_json(await request.body())

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from pesaswitch.accounts.service import add_signing_key
+from pesaswitch.db import transaction
 from tests.conftest import Gateway, Merchant, problem
 from tests.payouts.helpers import funded
+from tests.payouts.test_pokea import PRIVATE, remit, sign
 from tests.payouts.test_pokea import body as pokea_body
-from tests.payouts.test_pokea import remit, sign
-from tests.payouts.test_pokea import setup as pokea_setup
 from tests.security.bola_world import basic, x_api_key
 
 NUL = "a\x00b"  # httpx's json= writes it as the escape "\u0000"
@@ -94,7 +96,13 @@ async def test_a_nul_in_a_json_body_is_refused(
 
 
 async def test_a_nul_in_a_signed_pokea_remittance_is_refused(gateway_factory: Any) -> None:
-    gateway, merchant = await pokea_setup(gateway_factory)
+    # Pokea's set-up without its USD rate: fx rates are global, and KES needs none.
+    gateway, merchant = await funded(gateway_factory, 100_000)
+    pem = PRIVATE.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    async with transaction(gateway.app.state.runtime.sessionmaker) as session:
+        await add_signing_key(session, account_id=merchant.account_id, public_key_pem=pem.decode())
     for field in ("description", "reference"):
         data = pokea_body("https://example.com/result")
         data["transfer"][field] = NUL
@@ -142,6 +150,15 @@ URLS: list[tuple[str, str, Headers]] = [
     ("payhero", "/api/v2/bank_paybills?q=%00", basic),
     ("paynexus", "/api/payments/a%00b", x_api_key),
 ]
+
+
+# A parameter the route does not take is ignored, NUL or not (as a repeated one is).
+async def test_a_nul_in_an_unknown_query_parameter_is_ignored(
+    gateway: Gateway, merchant: Merchant
+) -> None:
+    response = await gateway.client.get("/v1/payments?nosuch=%00", headers=merchant.auth)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == []
 
 
 @pytest.mark.parametrize(("surface", "url", "headers"), URLS)
