@@ -31,6 +31,7 @@ from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
+from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import declare_problems, parameters_without_null
 from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
@@ -121,7 +122,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="0.1.0",
         description="Self-hostable M-Pesa payment gateway.",
         lifespan=lifespan,
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
     )
     app.state.runtime = runtime
     parameters_without_null(app)

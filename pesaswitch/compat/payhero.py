@@ -23,6 +23,7 @@ from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
 from pesaswitch.kit.clock import isoformat
 from pesaswitch.kit.ids import ROW_ID_MAX, new_reference
+from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import (
     VENDOR_ERROR_SCHEMA,
     declare_problems,
@@ -218,7 +219,7 @@ async def _wallet_balance(session: AsyncSession, account_id: str) -> int:
 def create_payhero_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(
         title="pesaswitch: PayHero / UpesiPay dialect", docs_url=None, redoc_url=None,
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
     )  # fmt: skip
     app.state.runtime = runtime
     parameters_without_null(app)

@@ -21,6 +21,7 @@ from pesaswitch.compat.common import api_key_auth, install_vendor_errors, requir
 from pesaswitch.db import transaction
 from pesaswitch.errors import AmountOutOfRange, PesaswitchError, TooManyRequests
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import (
     VENDOR_ERROR_SCHEMA,
     declare_problems,
@@ -178,7 +179,7 @@ def create_paynexus_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
     app = FastAPI(
         title="pesaswitch: PayNexus dialect", docs_url=None, redoc_url=None,
-        dependencies=[Depends(single_valued_query)],
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
     )  # fmt: skip
     app.state.runtime = runtime
     parameters_without_null(app)
