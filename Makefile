@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run lint format test test-sqlite test-postgres test-sdk bench bench-webhooks clean docs docs-build
+.PHONY: install run lint format test test-sqlite test-postgres test-sdk bench bench-webhooks chaos clean docs docs-build
 
 # The SDK (sdk/python) is a package of its own; installed beside the gateway so that its
 # tests can start `pesaswitch serve` from the same venv.
@@ -22,16 +22,16 @@ run: install
 		$(BIN)/pesaswitch serve --bootstrap
 
 lint: install
-	$(BIN)/ruff check pesaswitch tests bench examples sdk/python
-	$(BIN)/ruff format --check pesaswitch tests bench examples sdk/python
+	$(BIN)/ruff check pesaswitch tests bench chaos examples sdk/python
+	$(BIN)/ruff format --check pesaswitch tests bench chaos examples sdk/python
 	$(BIN)/mypy
 	cd sdk/python && ../../$(BIN)/mypy
 	$(BIN)/bandit -c pyproject.toml -r pesaswitch -q
 	$(BIN)/python scripts/audit_deps.py
 
 format: install
-	$(BIN)/ruff format pesaswitch tests bench examples sdk/python
-	$(BIN)/ruff check --fix pesaswitch tests bench examples sdk/python
+	$(BIN)/ruff format pesaswitch tests bench chaos examples sdk/python
+	$(BIN)/ruff check --fix pesaswitch tests bench chaos examples sdk/python
 
 test: lint docs-build test-sqlite test-postgres test-sdk
 
@@ -73,6 +73,16 @@ bench-webhooks: install
 	$(BIN)/python -m bench.webhook_throughput --db sqlite --workers 1
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 1
 	$(BIN)/python -m bench.webhook_throughput --db postgres --workers 2
+
+# The chaos run (chaos/run.py, docs/chaos.md): 10,000 payments + 1,000 payouts under
+# SIGKILLs, a PostgreSQL restart and Daraja/receiver faults, on both databases. Not part
+# of `make test` (its short profile is: tests/e2e/test_chaos.py). Override e.g.
+# CHAOS_ARGS='--payments 2000 --seed 42'.
+CHAOS_ARGS ?=
+chaos: install
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python -m chaos.run --db postgres $(CHAOS_ARGS)
+	$(BIN)/python -m chaos.run --db sqlite $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var site .mypy_cache .ruff_cache .pytest_cache

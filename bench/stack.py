@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +42,9 @@ class Stack:
     # With one port: the API processes `serve --workers N` forked, measured one by one
     # in place of their supervisor (which only watches them).
     workers_of: dict[str, list[int]] = field(default_factory=dict)
+    # Starts the named process again with its first arguments and environment (the chaos
+    # harness restarts the workers it kills); set by `running_stack`.
+    restart: Callable[[str], Process] = field(default_factory=lambda: _no_restart)
 
     @property
     def auth(self) -> tuple[tuple[str, str], ...]:
@@ -96,6 +99,10 @@ class Stack:
         return tails
 
 
+def _no_restart(name: str) -> Process:
+    raise RuntimeError(f"{name}: the stack is not running")
+
+
 def _cli(args: list[str], env: dict[str, str], log: Path) -> str:
     done = subprocess.run(  # noqa: S603 (our own executable, our own arguments)
         [PESASWITCH, *args], env={**os.environ, **env}, capture_output=True, text=True,
@@ -133,13 +140,26 @@ def _wait_started(process: Process, seconds: float) -> None:
 
 @contextmanager
 def running_stack(
-    database_url: str, logs: Path, api_procs: int, workers: int, *, one_port: bool = False
+    database_url: str,
+    logs: Path,
+    api_procs: int,
+    workers: int,
+    *,
+    one_port: bool = False,
+    extra_env: Mapping[str, str] | None = None,
+    receiver: list[str] | None = None,
+    start_timeout: float = 60.0,
 ) -> Iterator[Stack]:
+    """``extra_env`` reaches every started process (after the defaults below, so it can
+    override them); ``receiver`` is a command run instead of bench/receiver.py under uvicorn,
+    given ``--host`` and ``--port`` (it must answer ``GET /count`` with 200);
+    ``start_timeout`` bounds each process's start (a loaded machine needs more)."""
     base_env = {
         "PESASWITCH_DATABASE_URL": database_url,
         "PESASWITCH_SECRET_KEY": SECRET,
         "PESASWITCH_LOG_LEVEL": "warning",
     }
+    extra = dict(extra_env or {})
     stack = Stack(database_url, logs)
     _cli(["migrate"], base_env, logs / "setup.log")
     account = json.loads(_cli(["accounts", "create", "--name", "bench", "--json"], base_env,
@@ -159,6 +179,7 @@ def running_stack(
         "PESASWITCH_SIMULATOR_DELAY": "0",
         "PESASWITCH_SIMULATOR_RULE_SAME_AMOUNT": "false",
         "PESASWITCH_SIMULATOR_RULE_SUBSCRIBER_LOCK": "false",
+        **extra,
     }
     gateway_env = {
         **base_env,
@@ -169,39 +190,44 @@ def running_stack(
         "PESASWITCH_SANDBOX_ALLOW_PRIVATE_URLS": "true",
         "PESASWITCH_RECONCILE_AFTER": "30",
         "PESASWITCH_STK_PROTECTION": "false",
+        **extra,
     }
 
     with ExitStack() as stopping:
+        launched: dict[str, tuple[list[str], dict[str, str]]] = {}
 
         def start(name: str, args: list[str], env: dict[str, str]) -> Process:
             process = Process(args, env, logs / f"{name}.log")
             stopping.callback(process.stop)
             stack.processes[name] = process
+            launched[name] = (args, env)
             return process
+
+        stack.restart = lambda name: start(name, *launched[name])
 
         simulator = start(
             "simulator", [PESASWITCH, "simulator", "--host", HOST, "--port", str(sim_port)],
             simulator_env,
         )  # fmt: skip
-        receiver = start(
-            "receiver",
+        receiver_args = (
+            [*receiver, "--host", HOST, "--port", str(receiver_port)] if receiver else
             [sys.executable, "-m", "uvicorn", "bench.receiver:app", "--host", HOST,
-             "--port", str(receiver_port), "--log-level", "warning", "--no-access-log"],
-            {},
+             "--port", str(receiver_port), "--log-level", "warning", "--no-access-log"]
         )  # fmt: skip
+        receiver_process = start("receiver", receiver_args, extra)
         for n, port in enumerate(ports):
-            extra = ["--workers", str(api_procs)] if one_port else []
+            many = ["--workers", str(api_procs)] if one_port else []
             start(f"gateway{n}", [PESASWITCH, "serve", "--host", HOST, "--port", str(port),
-                                  *extra], gateway_env)  # fmt: skip
+                                  *many], gateway_env)  # fmt: skip
         for n in range(workers):
             start(f"worker{n}", [PESASWITCH, "worker"], gateway_env)
-        simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=60)
-        receiver.wait_http(f"{stack.receiver_url}/count", timeout=60)
+        simulator.wait_http(f"{stack.simulator_url}/simulator/health", timeout=start_timeout)
+        receiver_process.wait_http(f"{stack.receiver_url}/count", timeout=start_timeout)
         for n, url in enumerate(stack.gateways):
-            stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=60)
+            stack.processes[f"gateway{n}"].wait_http(f"{url}/healthz", timeout=start_timeout)
         if one_port:
             supervisor = stack.processes["gateway0"].popen.pid
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_timeout
             while len(found := _api_workers(supervisor)) < api_procs:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"serve --workers {api_procs} started {len(found)}")

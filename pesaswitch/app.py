@@ -8,7 +8,7 @@ import re
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
@@ -31,7 +31,9 @@ from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
 from pesaswitch.kit.logging import configure_logging
-from pesaswitch.kit.openapi import declare_problems
+from pesaswitch.kit.nul import refuse_nul
+from pesaswitch.kit.openapi import declare_problems, parameters_without_null
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
@@ -40,6 +42,7 @@ from pesaswitch.refunds.callbacks import router as reversal_callbacks_router
 from pesaswitch.refunds.endpoints import router as refunds_router
 from pesaswitch.runtime import Runtime
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
+from pesaswitch.simulator.chaos import ChaosSettings
 from pesaswitch.webhooks.endpoints import router as webhooks_router
 from pesaswitch.worker import run_worker
 
@@ -61,6 +64,13 @@ def simulator_config(settings: Settings) -> SimulatorConfig:
         initiator_name=settings.daraja_initiator_name,
         initiator_password=settings.daraja_initiator_password,
         b2c_utility_balance=settings.simulator_b2c_utility_balance,
+        chaos=None
+        if settings.simulator_chaos_seed is None
+        else ChaosSettings(
+            seed=settings.simulator_chaos_seed,
+            rate=settings.simulator_chaos_rate,
+            late_seconds=settings.simulator_chaos_late_seconds,
+        ),
     )
 
 
@@ -112,8 +122,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         version="0.1.0",
         description="Self-hostable M-Pesa payment gateway.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
     )
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_handlers(app)
     # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
     install_dashboard(app)

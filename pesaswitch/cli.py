@@ -206,6 +206,27 @@ def bench(ctx: typer.Context) -> None:
     raise typer.Exit(code=child.returncode)
 
 
+@app.command(
+    "chaos",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def chaos(ctx: typer.Context) -> None:
+    """A seeded chaos run of real processes (chaos/run.py; `--help` lists its options)."""
+    # Like bench: the harness lives in chaos/ and reuses bench/ and tests/support.
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "chaos" / "run.py").is_file():
+        typer.echo("`pesaswitch chaos` runs from a source checkout (chaos/ is missing)", err=True)
+        raise typer.Exit(code=2)
+    argv = [sys.executable, "-m", "chaos.run", *ctx.args]
+    child = subprocess.Popen(argv, cwd=root)  # noqa: S603  # nosec B603
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())  # the harness cleans up
+    while child.returncode is None:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C reaches the harness too
+            child.wait()
+    raise typer.Exit(code=child.returncode)
+
+
 @accounts_app.command("create")
 def accounts_create(
     name: Annotated[str, typer.Option(help="The merchant's name.")] = "New merchant",

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # false refuses all but the configured pair with 400.008.01, as Daraja does (what
     # `pesaswitch doctor`'s credentials check is tried against).
     simulator_accept_any_app: bool = True
+    # Chaos runs (chaos/, pesaswitch/simulator/chaos.py): a seed turns on the simulator's
+    # seeded faults; the rate is the share of requests and of callbacks that meet one.
+    simulator_chaos_seed: int | None = None
+    simulator_chaos_rate: float = Field(default=0.3, ge=0, le=1)
+    simulator_chaos_late_seconds: float = Field(default=8.0, ge=0)
 
     # Reconciliation of payments whose callback has not arrived.
     reconcile_after: float = Field(default=60.0, ge=0)
@@ -110,6 +115,11 @@ class Settings(BaseSettings):
     reconcile_max_age: float = Field(default=86400.0, gt=0)
     reconcile_interval: float = Field(default=1.0, gt=0)
     reconcile_batch: int = Field(default=50, ge=1)
+    # Transaction Status answers 2032 ("does not exist") for a payout it has not heard of.
+    # A payout still in Daraja's queue can be unknown to it and paid moments later (the
+    # chaos run's simulator does this; Daraja documents neither way), so 2032 counts as
+    # "never ran, release the funds" only once the payout is this old.
+    payout_not_found_grace: float = Field(default=300.0, ge=0)
 
     # Outbound webhooks (Standard Webhooks, from the transactional outbox).
     webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"

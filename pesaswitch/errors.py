@@ -2,7 +2,8 @@
 
     PesaswitchError                      500 internal_error
     ├── BadRequest                       400 bad_request
-    │   └── InvalidJson                  400 invalid_json
+    │   ├── InvalidJson                  400 invalid_json
+    │   └── ClientGone                   400 client_disconnected (nobody reads it)
     ├── ValidationFailed                 422 validation_error
     │   ├── InvalidPhone                 422 invalid_phone
     │   ├── UnsupportedNetwork           422 unsupported_network
@@ -23,7 +24,8 @@
     │   └── StkAccountRestricted         429 stk_account_restricted
     ├── UnbalancedEntry                  500 ledger_unbalanced (a bug: postings ≠ 0)
     ├── DarajaRejected                   409/422 daraja_* (a business answer from Daraja)
-    └── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
+    ├── DarajaOutage                     502/503 daraja_timeout / daraja_unavailable
+    └── DatabaseUnavailable              503 database_unavailable (with Retry-After)
 
 Domain modules subclass these for their own stable codes: payouts' duplicate_reference
 (409); refunds' payment_not_refundable, payment_not_reversible, payment_already_reversed
@@ -41,7 +43,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = structlog.get_logger(__name__)
 
@@ -240,6 +244,75 @@ def _validation_problem(exc: RequestValidationError) -> PesaswitchError:
     return ValidationFailed(f"Invalid fields: {fields}", errors=errors)
 
 
+class DatabaseUnavailable(PesaswitchError):
+    """The database connection failed (restart, failover, locked SQLite file): nothing
+    is wrong with the request, and the same request (with its Idempotency-Key) may be
+    sent again shortly. The transaction was rolled back, or never started."""
+
+    status_code = 503
+    code = "database_unavailable"
+    title = "The database is unavailable; try again shortly"
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "2"})
+
+
+def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
+    """A DatabaseUnavailable for a lost or refused database connection, else None.
+
+    A PostgreSQL restart surfaces as a DBAPIError with ``connection_invalidated`` (the
+    pool then drops its other connections too), as an InterfaceError or an
+    OperationalError ("the database system is starting up"), or as a ConnectionError
+    from a connect while the server is down.
+    """
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
+    ):
+        return DatabaseUnavailable()
+    if isinstance(exc, (ConnectionError, TimeoutError, *_asyncpg_outages())):
+        return DatabaseUnavailable()
+    return None
+
+
+def _asyncpg_outages() -> tuple[type[BaseException], ...]:
+    """asyncpg's own errors that escape SQLAlchemy's wrapping while (re)connecting:
+    "the database system is starting up" / "shutting down" (class 57P), a closed
+    connection."""
+    try:
+        from asyncpg import exceptions  # type: ignore[import-untyped]
+    except ImportError:  # SQLite-only installs
+        return ()
+    return (exceptions.OperatorInterventionError, exceptions.InterfaceError,
+            exceptions.ConnectionDoesNotExistError)  # fmt: skip
+
+
+# Registered for these types (not only for Exception), so Starlette's
+# ExceptionMiddleware answers them: its ServerErrorMiddleware, which handles Exception,
+# always re-raises to the server, which logs a traceback.
+OUTAGE_TYPES: tuple[type[Exception], ...] = (DBAPIError, ConnectionError, TimeoutError)
+
+
+def log_tick_failure(event: str, exc: Exception, **fields: Any) -> None:
+    """A background loop's failed step: a warning for a database outage (the next tick
+    retries, a traceback would only hide real bugs), the traceback for anything else."""
+    if database_outage(exc) is not None:
+        log.warning(event, error=repr(exc), database_unavailable=True, **fields)
+    else:
+        log.exception(event, error=repr(exc), **fields)
+
+
+def outage_types() -> tuple[type[Exception], ...]:
+    return (*OUTAGE_TYPES, *(t for t in _asyncpg_outages() if issubclass(t, Exception)))
+
+
+class ClientGone(BadRequest):
+    """The client closed the connection before its request body was read (its own
+    timeout, or a process killed): nobody reads the answer, and it is no server error."""
+
+    code = "client_disconnected"
+    title = "The client disconnected before the request was read"
+
+
 def install_handlers(app: FastAPI) -> None:
     async def on_pesaswitch_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, PesaswitchError)
@@ -259,6 +332,14 @@ def install_handlers(app: FastAPI) -> None:
         error.title = str(exc.detail)
         return problem_response(error, dict(exc.headers or {}))
 
+    async def on_maybe_outage(_request: Request, exc: Exception) -> JSONResponse:
+        outage = database_outage(exc)
+        if outage is None:
+            raise exc  # a bug after all: on to on_unexpected, with its traceback
+        # An outage, not a bug: no traceback, and a 503 the client may retry.
+        log.warning("http.database_unavailable", error=repr(exc))
+        return problem_response(outage, outage.headers)
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unhandled_error", error=repr(exc))
         return problem_response(PesaswitchError("An unexpected error occurred"))
@@ -266,4 +347,12 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PesaswitchError, on_pesaswitch_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+
+    async def on_client_gone(_request: Request, exc: Exception) -> JSONResponse:
+        log.info("http.client_disconnected")
+        return problem_response(ClientGone())
+
+    for kind in outage_types():
+        app.add_exception_handler(kind, on_maybe_outage)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected)

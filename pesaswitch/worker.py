@@ -9,6 +9,7 @@ import contextlib
 import structlog
 
 from pesaswitch.c2b.tasks import run_c2b_worker
+from pesaswitch.errors import log_tick_failure
 from pesaswitch.payments.tasks import reconcile_once
 from pesaswitch.payouts.tasks import reconcile_payouts_once
 from pesaswitch.refunds.tasks import reconcile_reversals_once
@@ -36,9 +37,9 @@ async def run_reconciler(runtime: Runtime, stop: asyncio.Event) -> None:
                 + await reconcile_payouts_once(runtime)
                 + await reconcile_reversals_once(runtime)
             )
-        except Exception:
+        except Exception as exc:
             # A database hiccup must not kill the loop; the next tick retries.
-            log.exception("worker.tick_failed")
+            log_tick_failure("worker.tick_failed", exc)
             handled = 0
         if handled:
             continue  # more may be due; go again without sleeping

@@ -21,7 +21,7 @@ from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.accounts.models import Environment
 from pesaswitch.c2b import flows, service
 from pesaswitch.c2b.models import NotificationKind
-from pesaswitch.c2b.schemas import C2BSettingsIn, C2BSettingsOut, SweepOut
+from pesaswitch.c2b.schemas import C2BSettingsIn, C2BSettingsOut, C2BSweepOut
 from pesaswitch.c2b.validation import decide
 from pesaswitch.daraja.b2c_results import parse_transaction_status_result
 from pesaswitch.daraja.c2b import (
@@ -33,8 +33,8 @@ from pesaswitch.daraja.c2b import (
 )
 from pesaswitch.daraja.wire import MalformedCallback
 from pesaswitch.db import read_sessions, transaction
-from pesaswitch.errors import PROBLEM_JSON
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.runtime import Runtime, RuntimeDep
 from pesaswitch.webhooks.service import allow_private_urls
 from pesaswitch.webhooks.ssrf import check_url
@@ -45,7 +45,6 @@ daraja_router = APIRouter(prefix="/daraja/c2b", include_in_schema=False)
 router = APIRouter(prefix="/v1", tags=["c2b"])
 
 MAX_BYTES = 16 * 1024
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
 
 
 async def _record(runtime: Runtime, **values: Any) -> None:
@@ -172,7 +171,7 @@ async def status_timeout(token: str, request: Request, runtime: RuntimeDep) -> J
 # --- native API --------------------------------------------------------------------
 
 
-@router.get("/channels/{channel_id}/c2b", response_model=C2BSettingsOut, responses={404: PROBLEM})
+@router.get("/channels/{channel_id}/c2b", response_model=C2BSettingsOut)
 async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) -> C2BSettingsOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         row = await service.get_registration(
@@ -184,7 +183,7 @@ async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) ->
 @router.put(
     "/channels/{channel_id}/c2b",
     response_model=C2BSettingsOut,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    responses=problem_responses(409),
     summary="Set a channel's C2B validation rules",
 )
 async def put_settings(
@@ -210,7 +209,7 @@ async def put_settings(
 @router.post(
     "/channels/{channel_id}/c2b/register",
     response_model=C2BSettingsOut,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=problem_responses(409, 503),
     summary="Register the channel's C2B URLs with Daraja",
 )
 async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSettingsOut:
@@ -220,22 +219,22 @@ async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2B
 
 @router.post(
     "/channels/{channel_id}/c2b/sweep",
-    response_model=SweepOut,
-    responses={404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    response_model=C2BSweepOut,
+    responses=problem_responses(503),
     summary="Find C2B payments whose confirmation never arrived (Pull Transactions)",
 )
-async def sweep(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> SweepOut:
+async def sweep(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSweepOut:
     result = await flows.sweep_channel(runtime, account_id=auth.account_id, channel_id=channel_id)
-    return SweepOut(channel_id=result.channel_id, seen=result.seen, recovered=result.recovered)
+    return C2BSweepOut(channel_id=result.channel_id, seen=result.seen, recovered=result.recovered)
 
 
-class RecoverIn(BaseModel):
+class C2BRecoverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     receipt: str = Field(min_length=1, max_length=20, description="The M-Pesa receipt (TransID).")
 
 
-class RecoverOut(BaseModel):
+class C2BRecoveryOut(BaseModel):
     object: Literal["c2b_recovery"] = "c2b_recovery"
     receipt: str
     status: str = Field(description="known: already recorded; asked: Daraja will answer.")
@@ -244,22 +243,22 @@ class RecoverOut(BaseModel):
 
 @router.post(
     "/channels/{channel_id}/c2b/recover",
-    response_model=RecoverOut,
+    response_model=C2BRecoveryOut,
     status_code=202,
-    responses={404: PROBLEM, 422: PROBLEM, 503: PROBLEM},
+    responses=problem_responses(503),
     summary="Look a missed C2B payment up by its receipt (Transaction Status)",
 )
 async def recover(
-    channel_id: int, data: RecoverIn, runtime: RuntimeDep, auth: WriteAuth
-) -> RecoverOut:
+    channel_id: int, data: C2BRecoverIn, runtime: RuntimeDep, auth: WriteAuth
+) -> C2BRecoveryOut:
     result = await flows.recover_by_receipt(
         runtime, account_id=auth.account_id, channel_id=channel_id, receipt=data.receipt
     )
-    return RecoverOut(receipt=data.receipt.strip().upper(), status=result.status,
+    return C2BRecoveryOut(receipt=data.receipt.strip().upper(), status=result.status,
                       payment_id=result.payment_id)  # fmt: skip
 
 
-class NotificationOut(BaseModel):
+class C2BNotificationOut(BaseModel):
     id: int
     kind: str
     channel_id: int | None
@@ -269,12 +268,12 @@ class NotificationOut(BaseModel):
     received_at: str | None
 
 
-@router.get("/c2b/notifications", response_model=list[NotificationOut])
-async def notifications(runtime: RuntimeDep, auth: ReadAuth) -> list[NotificationOut]:
+@router.get("/c2b/notifications", response_model=list[C2BNotificationOut])
+async def notifications(runtime: RuntimeDep, auth: ReadAuth) -> list[C2BNotificationOut]:
     async with read_sessions(runtime.sessionmaker)() as session:
         rows = await service.list_notifications(session, account_id=auth.account_id)
         return [
-            NotificationOut(
+            C2BNotificationOut(
                 id=r.id,
                 kind=r.kind,
                 channel_id=r.channel_id,

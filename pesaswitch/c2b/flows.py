@@ -17,6 +17,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import select, update
 
+from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Channel
 from pesaswitch.c2b import service
 from pesaswitch.c2b.models import C2BRegistration, C2BTransaction, DefaultAction
@@ -27,7 +28,7 @@ from pesaswitch.daraja.c2b import C2BNotice, C2BRegisterRequest, ResponseType
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaError
 from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.db import transaction
-from pesaswitch.errors import ChannelNotFound, DarajaOutage, DarajaRejected, ValidationFailed
+from pesaswitch.errors import DarajaOutage, DarajaRejected, ValidationFailed
 from pesaswitch.kit.clock import nairobi_now, utcnow
 from pesaswitch.payments.push import shortcode_auth
 from pesaswitch.payouts.initiate import initiator
@@ -65,11 +66,10 @@ async def register_channel(
     channel's C2B settings with defaults when it has none)."""
     settings = runtime.settings
     async with transaction(runtime.sessionmaker) as session:
-        channel = await session.scalar(
-            select(Channel).where(Channel.id == channel_id, Channel.account_id == account_id)
+        # The account's active channel, as for its settings (any id: 'not found').
+        channel = await accounts.resolve_channel(
+            session, account_id=account_id, channel_id=channel_id
         )
-        if channel is None:
-            raise ChannelNotFound(f"No channel {channel_id}")
         registration = await session.get(C2BRegistration, channel.id)
         if registration is None:
             registration = await service.configure(

@@ -38,6 +38,14 @@ class C2BSettingsIn(BaseModel):
         "Completed (accept) or Cancelled (reject).",
     )
 
+    @field_validator("account_pattern", "validation_url")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL's text cannot hold U+0000 (SQLite can): refused on both.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+
     @field_validator("account_pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
@@ -89,7 +97,7 @@ class C2BSettingsOut(BaseModel):
         )
 
 
-class SweepOut(BaseModel):
+class C2BSweepOut(BaseModel):
     object: Literal["c2b_sweep"] = "c2b_sweep"
     channel_id: int
     seen: int

@@ -28,7 +28,7 @@ from pesaswitch.daraja.c2b import C2BNotice, ValidationCode
 from pesaswitch.db import insert_ignoring_conflict
 from pesaswitch.errors import Conflict, NotFound, ValidationFailed
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.kit.ids import new_id, new_reference, new_token
+from pesaswitch.kit.ids import is_row_id, new_id, new_reference, new_token
 from pesaswitch.ledger.flows import credit_payment
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentOut
@@ -78,6 +78,8 @@ def shortcode_for(channel: Channel, *, gateway_shortcode: str) -> str:
 async def get_registration(
     session: AsyncSession, *, account_id: str, channel_id: int
 ) -> C2BRegistration:
+    if not is_row_id(channel_id):  # beyond INTEGER: PostgreSQL would refuse the query
+        raise C2BNotConfigured(f"Channel {channel_id} has no C2B settings")
     row = await session.scalar(
         select(C2BRegistration).where(
             C2BRegistration.account_id == account_id, C2BRegistration.channel_id == channel_id
@@ -167,7 +169,8 @@ async def record_notification(
             channel_id=registration.channel_id if registration else None,
             kind=kind.value,
             trans_id=(trans_id or None) and trans_id[:20],
-            body=body[:32768],
+            # As received, but PostgreSQL's text cannot hold NUL: U+FFFD in its place.
+            body=body[:32768].replace("\x00", "\ufffd"),
             source_ip=source_ip,
             outcome=outcome,
             result_code=result_code,

@@ -9,6 +9,7 @@ import contextlib
 import structlog
 
 from pesaswitch.c2b import flows, receipts
+from pesaswitch.errors import log_tick_failure
 from pesaswitch.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -21,9 +22,9 @@ async def run_c2b_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         try:
             handled = await receipts.lookup_once(runtime)
             await flows.sweep_all(runtime)
-        except Exception:
+        except Exception as exc:
             # A database hiccup must not kill the loop; the next tick retries.
-            log.exception("c2b.worker.tick_failed")
+            log_tick_failure("c2b.worker.tick_failed", exc)
         if handled:
             continue
         with contextlib.suppress(TimeoutError):

@@ -12,15 +12,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pesaswitch.accounts.dependencies import authenticate_cached, client_of
 from pesaswitch.accounts.service import AuthContext
 from pesaswitch.errors import (
     AuthenticationFailed,
+    ClientGone,
     InvalidJson,
     PermissionDenied,
     PesaswitchError,
     ValidationFailed,
+    database_outage,
+    outage_types,
 )
 from pesaswitch.runtime import Runtime, get_runtime
 
@@ -65,6 +69,16 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
         error.code = "not_found" if exc.status_code == 404 else "http_error"
         return respond(error)
 
+    async def on_maybe_outage(_request: Request, exc: Exception) -> JSONResponse:
+        import structlog
+
+        outage = database_outage(exc)
+        if outage is None:
+            raise exc  # a bug after all: on to on_unexpected
+        # An outage, not a bug (errors.OUTAGE_TYPES): a 503 and no traceback.
+        structlog.get_logger(__name__).warning("compat.database_unavailable", error=repr(exc))
+        return respond(outage)
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         import structlog
 
@@ -75,6 +89,13 @@ def install_vendor_errors(app: FastAPI, render: ErrorRenderer) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(pydantic.ValidationError, on_model_error)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+    async def on_client_gone(_request: Request, exc: Exception) -> JSONResponse:
+        return respond(ClientGone())
+
+    for kind in outage_types():
+        app.add_exception_handler(kind, on_maybe_outage)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -23,7 +23,14 @@ from pesaswitch.db import transaction
 from pesaswitch.errors import PesaswitchError, ValidationFailed
 from pesaswitch.kit.clock import isoformat
 from pesaswitch.kit.ids import ROW_ID_MAX, new_reference
-from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, vendor_responses
+from pesaswitch.kit.nul import refuse_nul
+from pesaswitch.kit.openapi import (
+    VENDOR_ERROR_SCHEMA,
+    declare_problems,
+    parameters_without_null,
+    vendor_responses,
+)
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger import service as ledger
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
@@ -210,8 +217,12 @@ async def _wallet_balance(session: AsyncSession, account_id: str) -> int:
 
 
 def create_payhero_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="pesaswitch: PayHero / UpesiPay dialect", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pesaswitch: PayHero / UpesiPay dialect", docs_url=None, redoc_url=None,
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
+    )  # fmt: skip
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_vendor_errors(app, _error)
 
     @app.post("/payments", status_code=201)

@@ -21,8 +21,15 @@ from pesaswitch.compat.common import api_key_auth, install_vendor_errors, requir
 from pesaswitch.db import transaction
 from pesaswitch.errors import AmountOutOfRange, PesaswitchError, TooManyRequests
 from pesaswitch.kit.clock import isoformat
-from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, vendor_responses
+from pesaswitch.kit.nul import refuse_nul
+from pesaswitch.kit.openapi import (
+    VENDOR_ERROR_SCHEMA,
+    declare_problems,
+    parameters_without_null,
+    vendor_responses,
+)
 from pesaswitch.kit.phones import check_phone
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.payments import queries
 from pesaswitch.payments.initiate import initiate_payment
 from pesaswitch.payments.models import Payment, PaymentStatus
@@ -170,8 +177,12 @@ Auth = Annotated[AuthContext, Depends(limited)]
 
 def create_paynexus_app(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
-    app = FastAPI(title="pesaswitch: PayNexus dialect", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pesaswitch: PayNexus dialect", docs_url=None, redoc_url=None,
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
+    )  # fmt: skip
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_vendor_errors(app, _error)
     app.state.limiter = RateLimiter(settings.paynexus_rate_limit)
 

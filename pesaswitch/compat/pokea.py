@@ -36,7 +36,9 @@ from pesaswitch.errors import (
     PesaswitchError,
     ValidationFailed,
 )
-from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems
+from pesaswitch.kit.nul import refuse_nul, refuse_nul_in_json
+from pesaswitch.kit.openapi import VENDOR_ERROR_SCHEMA, declare_problems, parameters_without_null
+from pesaswitch.kit.query import single_valued_query
 from pesaswitch.payouts import fx
 from pesaswitch.payouts.initiate import initiate_payout
 from pesaswitch.payouts.schemas import PayoutCreate
@@ -160,8 +162,12 @@ register_callback_format(DIALECT, render_callback, finalize_callback)
 
 
 def create_pokea_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="pesaswitch: Pokea Pay dialect", docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="pesaswitch: Pokea Pay dialect", docs_url=None, redoc_url=None,
+        dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
+    )  # fmt: skip
     app.state.runtime = runtime
+    parameters_without_null(app)
     install_vendor_errors(app, _error)
 
     @app.post("/momo/mpesa")
@@ -172,6 +178,7 @@ def create_pokea_app(runtime: Runtime) -> FastAPI:
     ) -> JSONResponse:
         require_write(auth)
         raw = await request.body()
+        refuse_nul_in_json(raw)  # read here, not by FastAPI: kit/nul.py cannot see it
         try:
             body = RemittanceIn.model_validate_json(raw)
         except ValueError as exc:

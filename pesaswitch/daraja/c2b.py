@@ -111,6 +111,8 @@ def _text(body: dict[str, Any], key: str, limit: int) -> str:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise MalformedCallback(f"{key} must be a string")
     text = str(value).strip()
+    if "\x00" in text:
+        raise MalformedCallback(f"{key} holds a NUL character")
     if len(text) > limit:
         raise MalformedCallback(f"{key} is longer than {limit} characters")
     return text

@@ -149,6 +149,14 @@ class DarajaClient:
             raise DarajaBusinessError(
                 http_status=response.status_code, error_code=fields[0], message=fields[1]
             )
+        if response.status_code in NOT_PROCESSED_STATUSES:
+            # The API gateway in front of Daraja turned the request away (RFC 9110: 503
+            # "unable to handle the request", 429 too many): nothing reached the phone.
+            # As "maybe sent" the payment would stay pending for ever, with no
+            # CheckoutRequestID to query.
+            raise DarajaTechnicalError(
+                f"STK Push turned away: HTTP {response.status_code}", maybe_sent=False
+            )
         raise DarajaTechnicalError(
             f"unexpected STK Push answer: HTTP {response.status_code}", maybe_sent=True
         )
@@ -195,6 +203,10 @@ class DarajaClient:
 
     async def transaction_reversal(self, request: ReversalRequest) -> b2c.B2CAccepted:
         return await transaction_reversal(self._post, request)
+
+
+# HTTP statuses that say the request was not processed at all, whatever the body says.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
 
 
 def _is_business_refusal(http_status: int, error_code: str) -> bool:

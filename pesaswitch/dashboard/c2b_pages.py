@@ -1,5 +1,7 @@
 """The channels page's C2B button: register a channel's confirmation and validation URLs
-with Daraja (the same as ``POST /v1/channels/{id}/c2b/register``)."""
+with Daraja (the same as ``POST /v1/channels/{id}/c2b/register``). Another account's
+channel is not found (404), as on every dashboard action; a refusal by the gateway's
+rules or by Daraja comes back to the channels page as a notice."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from fastapi.responses import Response
 
 from pesaswitch.c2b import flows
 from pesaswitch.dashboard.web import ViewerDep, back_to, checked_form, own_account
-from pesaswitch.errors import PesaswitchError
+from pesaswitch.errors import ChannelNotFound, PesaswitchError
 from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -23,6 +25,8 @@ async def register_c2b(
         row = await flows.register_channel(
             runtime, account_id=own_account(viewer), channel_id=channel_id
         )
+    except ChannelNotFound:
+        raise
     except PesaswitchError as exc:
         return back_to("/dashboard/channels", f"C2B registration failed: {exc.detail}")
     return back_to(

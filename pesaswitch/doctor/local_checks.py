@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from pesaswitch.config import PLACEHOLDER_SECRET_KEY, DarajaMode
 from pesaswitch.doctor.context import DoctorContext
 from pesaswitch.doctor.report import CheckResult, failed, mask_url_password, passed, warned
+from pesaswitch.kit.crypto import secrets_equal
 from pesaswitch.migrate import alembic_config
 
 # 32 random characters from any usual alphabet carry well over 128 bits.
@@ -82,7 +83,7 @@ def estimated_bits(value: str) -> float:
 def check_secret_key(ctx: DoctorContext) -> CheckResult:
     key = ctx.settings.secret_key
     generate = "generate one: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
-    if key == PLACEHOLDER_SECRET_KEY:
+    if secrets_equal(key, PLACEHOLDER_SECRET_KEY):
         return failed("secret_key", "PESASWITCH_SECRET_KEY is the sandbox placeholder", generate)
     lowered = key.lower()
     marker = next((m for m in PLACEHOLDER_MARKERS if m in lowered), None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
+from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIRouter
 
@@ -118,3 +119,42 @@ def declare_problems(
             *sorted(statuses), media_type=media_type, schema=schema
         ).items():
             route.responses.setdefault(status, response)
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``{anyOf: [X, {type: null}], title}`` as ``{**X, title}``: left out is how a URL or
+    a header says "none", and ``?q=null`` is the four-letter string."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list):
+        return schema
+    kept = [option for option in options if option != {"type": "null"}]
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    if rest.get("default", ...) is None:
+        del rest["default"]
+    if len(kept) == 1:
+        return {**kept[0], **rest}
+    return {"anyOf": kept, **rest}
+
+
+def parameters_without_null(app: FastAPI) -> None:
+    """Document optional query, header, path and cookie parameters as what they carry.
+
+    FastAPI writes ``q: str | None = None`` as ``anyOf: [string, null]``, but a query
+    string, a header or a path has no null: a client told it may send null can only
+    send the text "null", which the route reads as a string (schemathesis did exactly
+    that). An optional parameter is documented as not required instead."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    if not isinstance(operation, dict):
+                        continue
+                    for parameter in operation.get("parameters", ()):
+                        parameter["schema"] = _without_null(parameter.get("schema", {}))
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -299,6 +299,16 @@ async def apply_result(
         return ApplyResult(Applied.APPLIED, updated)
     current = await reload(session, payment.id)
     if current.status == status.value and current.result_code == result.result_code:
+        if current.mpesa_receipt is None and result.receipt is not None:
+            # Settled by STK Query, which gives no receipt; this later callback has it
+            # (the amount agreed, above). Nothing else moves: it is still a duplicate.
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment.id, Payment.mpesa_receipt.is_(None))
+                .values(mpesa_receipt=result.receipt, updated_at=utcnow(),
+                        transaction_date=current.transaction_date or result.transaction_date)
+            )  # fmt: skip
+            current = await reload(session, payment.id)
         return ApplyResult(Applied.DUPLICATE, current)
     # A final status is never overwritten; the disagreement is kept for review.
     log.warning(

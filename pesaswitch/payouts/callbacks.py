@@ -26,6 +26,7 @@ from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.daraja.wire import MalformedCallback
 from pesaswitch.db import transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
+from pesaswitch.kit.clock import utcnow
 from pesaswitch.payouts import service
 from pesaswitch.payouts.models import Payout
 from pesaswitch.runtime import Runtime, RuntimeDep
@@ -106,6 +107,11 @@ async def status_result(token: str, request: Request, runtime: RuntimeDep) -> JS
     async def apply(session: AsyncSession, payout: Payout, result: TransactionStatusResult) -> str:
         if result.outcome is Outcome.PENDING:
             return "pending"
+        age = (utcnow() - payout.created_at).total_seconds()
+        if not result.found and age < runtime.settings.payout_not_found_grace:
+            # Not heard of *yet*: failing it now would release funds a late Result may
+            # still spend (found by the chaos run). The reconciler asks again.
+            return "too_early"
         applied = await service.finish(
             session, payout=payout, succeeded=result.outcome is Outcome.COMPLETED,
             result_code=result.result_code, result_desc=result.result_desc,

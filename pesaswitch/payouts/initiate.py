@@ -150,6 +150,9 @@ async def initiate_payout(
                 reference=data.reference, description=data.description,
                 shortcode=settings.daraja_b2c_shortcode, dialect=dialect,
                 callback_url=callback_url,
+                # Past the B2C request's own timeout: if this process dies before the
+                # answer is recorded, the reconciler asks by OriginatorConversationID.
+                query_after=settings.daraja_timeout * 2 + settings.reconcile_after,
             ),
         )  # fmt: skip
         if key is not None:

@@ -52,6 +52,10 @@ class NewPayout:
     shortcode: str
     dialect: str = "native"
     callback_url: str | None = None
+    # When to ask Transaction Status if nothing else is recorded by then: the request's
+    # own outcome (accepted, refused, unknown) replaces it, so it only matters when the
+    # process died between this commit and Daraja's answer.
+    query_after: float | None = None
 
 
 async def create_payout(session: AsyncSession, *, new: NewPayout) -> Payout:
@@ -71,6 +75,8 @@ async def create_payout(session: AsyncSession, *, new: NewPayout) -> Payout:
         dialect=new.dialect, callback_url=new.callback_url, shortcode=new.shortcode,
         status=PayoutStatus.PENDING.value, originator_conversation_id=payout_id,
         callback_token=new_token(24),
+        next_query_at=None if new.query_after is None
+        else utcnow() + timedelta(seconds=new.query_after),
     )  # fmt: skip
     session.add(payout)
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.db import read_sessions
 from pesaswitch.errors import PROBLEM_JSON
+from pesaswitch.kit.openapi import problem_responses
 from pesaswitch.protection.idempotency import StoredResponse
 from pesaswitch.refunds import reversals, service
 from pesaswitch.refunds.initiate import initiate_refund, initiate_reversal
@@ -17,10 +18,10 @@ from pesaswitch.refunds.schemas import RefundCreate, RefundOut, ReversalCreate, 
 from pesaswitch.runtime import RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["refunds"])
-PROBLEM = {"content": {PROBLEM_JSON: {}}, "description": "Problem details (RFC 9457)"}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: PROBLEM for s in (400, 401, 403, 404, 409, 422, 502, 503)
-}
+# What only these routes answer; the rest (400, 401, 403, 404, 413, 422, 429) is derived
+# by kit/openapi.declare_problems. 409: already reversed, not refundable or reversible,
+# an Idempotency-Key in flight; 502/503: Daraja refused or could not be reached.
+ERRORS = problem_responses(409, 502, 503)
 
 
 def _json(response: StoredResponse) -> JSONResponse:
@@ -72,14 +73,14 @@ async def create_reversal(
     )
 
 
-@router.get("/refunds/{refund_id}", response_model=RefundOut, responses={404: PROBLEM})
+@router.get("/refunds/{refund_id}", response_model=RefundOut)
 async def read_refund(refund_id: str, runtime: RuntimeDep, auth: ReadAuth) -> RefundOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         refund = await service.get_refund(session, account_id=auth.account_id, refund_id=refund_id)
         return RefundOut.render(refund)
 
 
-@router.get("/reversals/{reversal_id}", response_model=ReversalOut, responses={404: PROBLEM})
+@router.get("/reversals/{reversal_id}", response_model=ReversalOut)
 async def read_reversal(reversal_id: str, runtime: RuntimeDep, auth: ReadAuth) -> ReversalOut:
     async with read_sessions(runtime.sessionmaker)() as session:
         reversal = await reversals.get_reversal(

@@ -30,6 +30,12 @@ from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.c2b import C2BSimulator
 from pesaswitch.simulator.c2b_wire import stk_status_lookup
+from pesaswitch.simulator.chaos import (
+    Chaos,
+    ChaosSettings,
+    PushFault,
+    deliver_stk_callbacks,
+)
 from pesaswitch.simulator.phone import create_phone_app
 from pesaswitch.simulator.prompts import PromptDesk, PromptSettings
 from pesaswitch.simulator.reversal import ReversalSimulator
@@ -73,6 +79,8 @@ class SimulatorConfig:
     # C2B (simulator/c2b.py): Daraja's validation budget; production's one-time Register URL.
     c2b_validation_budget: float = 8.0
     c2b_register_once: bool = False
+    # Seeded fault injection for chaos runs (simulator/chaos.py); None: no faults.
+    chaos: ChaosSettings | None = None
 
 
 class Simulator:
@@ -83,11 +91,13 @@ class Simulator:
         self.tokens: dict[str, float] = {}
         self.pushes: dict[str, SimulatedPush] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.chaos = Chaos(config.chaos) if config.chaos is not None else None
         self.b2c = B2CSimulator(
             config,
             spawn=self._spawn,
             authorized=self._authorized,
             callback_http=lambda: self.callback_http,
+            chaos=self.chaos,
         )
         self.reversals = ReversalSimulator(self.b2c, self.pushes)
         self.prompts = PromptDesk(
@@ -217,7 +227,7 @@ class Simulator:
         if not self._authorized(request):
             return wire.error(404, "404.001.03", "Invalid Access Token")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):
@@ -248,6 +258,14 @@ class Simulator:
         now = time.monotonic()
         self._prune(now)
         scenario = scenario_for(msisdn)
+        fault = PushFault.NONE
+        if self.chaos is not None and scenario.behaviour is Behaviour.NORMAL:
+            fault = self.chaos.push_fault(msisdn)
+            if fault is PushFault.INVALID_TOKEN:  # revoked: the next push needs a new one
+                self.tokens.pop(request.headers["authorization"].removeprefix("Bearer "), None)
+            refused = self.chaos.refusal(fault, str(body["CallBackURL"]))
+            if refused is not None:
+                return refused
         if scenario.behaviour is Behaviour.LOCKED or (
             self.config.rule_subscriber_lock and self._subscriber_locked(msisdn, now)
         ):
@@ -282,6 +300,8 @@ class Simulator:
             push.checkout_request_id += str(secrets.randbelow(10))
         self.pushes[push.checkout_request_id] = push
         log.info("simulator.stk.accepted", msisdn=msisdn, behaviour=push.behaviour.value)
+        if self.chaos is not None:
+            self.chaos.record_push(push)
 
         match push.behaviour:
             case Behaviour.LOST_CALLBACK:
@@ -297,6 +317,15 @@ class Simulator:
                 # The customer pays after the client has given up on the push response.
                 push.final_at = now + self.config.hang_seconds + self.config.callback_delay
                 self._spawn(self._callback_later(push, copies=1))
+            case Behaviour.NORMAL if self.chaos is not None:
+                hung = fault is PushFault.HANG
+                wait = self.config.callback_delay + (self.config.hang_seconds if hung else 0)
+                callbacks = self.chaos.callback_fault(msisdn, hung=hung)
+                self._spawn(deliver_stk_callbacks(
+                    self.chaos, push, self._deliver_callback, fault=callbacks, wait=wait
+                ))  # fmt: skip
+                if hung:
+                    await asyncio.sleep(self.config.hang_seconds)
             case Behaviour.NORMAL if self.prompts.interactive and push.result_code == 0:
                 # Daraja's own rules (17, 3) still answer at once; only a real prompt waits.
                 self.prompts.hold(push)
@@ -320,7 +349,7 @@ class Simulator:
         if not self._authorized(request):
             return wire.error(400, "400.003.01", "Invalid Access Token")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):
@@ -370,6 +399,13 @@ class Simulator:
             return {"status": "ok", "pushes": len(self.pushes)}
 
         app.add_api_route("/simulator/health", health, methods=["GET"])
+        if self.chaos is not None:
+            chaos = self.chaos
+
+            async def truth() -> dict[str, Any]:
+                return chaos.truth.as_json()
+
+            app.add_api_route("/simulator/chaos/truth", truth, methods=["GET"])
         # Mounted last: the mount answers every other /simulator/… path.
         app.mount("/simulator", self.phone_app)
         return app

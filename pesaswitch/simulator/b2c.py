@@ -26,6 +26,7 @@ from pesaswitch.kit import crypto
 from pesaswitch.simulator import b2c_wire, wire
 from pesaswitch.simulator.b2c_wire import SimulatedPayout
 from pesaswitch.simulator.c2b_wire import StatusLookup, status_result_body
+from pesaswitch.simulator.chaos import Chaos, deliver_b2c_results
 from pesaswitch.simulator.credentials import SimulatorKeys
 from pesaswitch.simulator.scenarios import Behaviour, scenario_for
 
@@ -53,11 +54,13 @@ class B2CSimulator:
         spawn: Spawn,
         authorized: Callable[[Request], bool],
         callback_http: Callable[[], httpx.AsyncClient],
+        chaos: Chaos | None = None,
     ) -> None:
         self.config = config
         self._spawn = spawn
         self._authorized = authorized
         self._callback_http = callback_http
+        self.chaos = chaos
         self.keys = SimulatorKeys()
         self.payouts: dict[str, SimulatedPayout] = {}  # by OriginatorConversationID
         # Other receipts Transaction Status can answer for (C2B and STK: ``c2b.py``).
@@ -163,6 +166,11 @@ class B2CSimulator:
         )
         self.payouts[originator_id] = payout
         log.info("simulator.b2c.accepted", party_b=party_b, behaviour=payout.behaviour.value)
+        if self.chaos is not None:
+            self.chaos.record_payout(
+                originator_id, result_code, payout.transaction_id, executed=payout.executed,
+                amount=amount,
+            )  # fmt: skip
 
         match payout.behaviour:
             case Behaviour.LOST_CALLBACK:
@@ -174,6 +182,11 @@ class B2CSimulator:
                 self._spawn(self._result_later(payout, copies=2))
             case Behaviour.QUEUE_TIMEOUT:
                 self._spawn(self._queue_timeout_later(payout))
+            case Behaviour.NORMAL if self.chaos is not None:
+                fault = self.chaos.result_fault(party_b)
+                self._spawn(deliver_b2c_results(
+                    self.chaos, payout, self._send_result, fault=fault, wait=config.callback_delay
+                ))  # fmt: skip
             case Behaviour.HANGING_PUSH:
                 # Paid, but the client has given up on the HTTP answer by then.
                 payout.final_at = now + config.hang_seconds + config.callback_delay
@@ -214,7 +227,14 @@ class B2CSimulator:
             elif payout is None and found is not None:
                 txid = wire.receipt_number(datetime.now(UTC))
                 result = status_result_body(found, *query, transaction_id=txid)
-            elif payout is None or not payout.executed:
+            elif (
+                payout is None
+                or not payout.executed
+                or (
+                    self.chaos is not None
+                    and self.chaos.unknown_to_status(payout.originator_conversation_id)
+                )
+            ):
                 result = b2c_wire.failed_query_body(2032, *query)
             else:
                 result = b2c_wire.transaction_status_body(
@@ -267,7 +287,7 @@ class B2CSimulator:
             code, status = bad_token
             return wire.error(status, code, f"Error Occurred - Invalid Access Token - {token}")
         try:
-            body = await request.json()
+            body = await wire.read_json(request)
         except ValueError:
             return wire.error(400, "400.002.05", "Invalid Request Payload")
         if not isinstance(body, dict):

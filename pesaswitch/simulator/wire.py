@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from pesaswitch.kit.clock import NAIROBI
 from pesaswitch.simulator.scenarios import SimulatedPush, describe
@@ -50,6 +52,16 @@ def receipt_number(moment: datetime) -> str:
 
 def transaction_date(moment: datetime) -> int:
     return int(moment.astimezone(NAIROBI).strftime("%Y%m%d%H%M%S"))
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body. ValueError when it is not JSON, or when the client went
+    away while it was being read (a gateway process killed mid-request, in chaos runs),
+    which is no fault of the simulator's and needs no traceback."""
+    try:
+        return await request.json()
+    except ClientDisconnect as exc:
+        raise ValueError("the client disconnected") from exc
 
 
 def error(http_status: int, code: str, message: str) -> JSONResponse:

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 
 from pesaswitch.accounts.models import Account, Environment
 from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.errors import log_tick_failure
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.runtime import Runtime
@@ -270,9 +271,9 @@ class Dispatcher:
             recorded = self.recorded
             self.sent.set()
             await recorded.wait()
-        except Exception:
+        except Exception as exc:
             # The lease will lapse and the attempt is retried; never kill the loop.
-            log.exception("webhooks.deliver_error", delivery_id=claim.delivery_id)
+            log_tick_failure("webhooks.deliver_error", exc, delivery_id=claim.delivery_id)
         finally:
             self.busy[claim.destination] -= 1
 
@@ -285,9 +286,9 @@ class Dispatcher:
             if batch:
                 async with transaction(self.runtime.sessionmaker) as session:
                     await record_outcomes(session, batch, self.runtime.settings.webhook_schedule)
-        except Exception:
+        except Exception as exc:
             # Their leases lapse and the attempts are sent again; never kill the loop.
-            log.exception("webhooks.record_failed", deliveries=len(batch))
+            log_tick_failure("webhooks.record_failed", exc, deliveries=len(batch))
         finally:
             recorded.set()
 
@@ -321,8 +322,8 @@ class Dispatcher:
             while not stop.is_set():
                 try:
                     claimed = await self.tick()
-                except Exception:
-                    log.exception("webhooks.tick_failed")
+                except Exception as exc:
+                    log_tick_failure("webhooks.tick_failed", exc)
                     claimed = 0
                 if claimed:
                     await asyncio.sleep(0)

@@ -32,13 +32,22 @@ EXEMPT = {
     "POST /daraja/b2c/result/{token}": "Daraja's B2C result; per-payout token as above",
     "POST /daraja/b2c/timeout/{token}": "Daraja's B2C timeout; per-payout token as above",
     "POST /daraja/b2c/status/{token}": "Daraja's status result; per-payout token as above",
+    "POST /daraja/reversal/result/{token}": "Daraja's reversal Result; the unguessable "
+    "per-reversal token is the credential (tests/refunds/test_reversals.py: an unknown "
+    "token is a 404)",
+    "POST /daraja/reversal/timeout/{token}": "Daraja's reversal queue timeout; per-reversal "
+    "token as above",
+    "POST /daraja/reversal/status/{token}": "Daraja's Transaction Status Result for a "
+    "reversal; per-reversal token as above",
+    "GET /daraja/doctor/{nonce}": "`doctor --probe`'s echo: it answers any well-formed "
+    "nonce with an HMAC of that nonce under a key of its own (HKDF of the secret key) and "
+    "reads no account's object",
     "GET /pay/{slug}": "a payment link's slug is its public address: anyone may open it",
     "POST /pay/{slug}": "anyone may pay through a public payment link",
     "POST /simulator/phone/prompts/{checkout_request_id}/{action}": "the sandbox phone of "
     "the embedded simulator (no accounts; never mounted beside real Daraja)",
     "POST /simulator/phone/api/prompts/{checkout_request_id}/{action}": "as above",
     "* /dashboard/static/{path}": "static files",
-    "* /metrics/{path}": "Prometheus metrics (no objects)",
 }
 
 
@@ -168,6 +177,54 @@ async def _redeliver(w: World) -> None:
             f"/v1/events/{w.a_event_id}/redeliver", headers=w.a.merchant.auth,
             json={"endpoint_id": w.theirs.endpoint_id},
         ))  # fmt: skip
+
+
+# Refunds and reversals ----------------------------------------------------------------
+
+
+@case("GET /v1/refunds/{refund_id}", "GET /v1/reversals/{reversal_id}")
+async def _return_reads(w: World) -> None:
+    for path in (f"/v1/refunds/{w.theirs.refund_id}", f"/v1/reversals/{w.theirs.reversal_id}"):
+        await gone(w.http.get(path, headers=w.a.merchant.auth))
+        await gone(w.http.get(path, headers=w.a.merchant.read_auth))
+        await seen(w.http.get(path, headers=w.b.merchant.auth))
+
+
+async def _a_view(w: World) -> list[Any]:
+    """A's payouts and balance: a refund A was refused must not have made a payout."""
+    views = []
+    for path in ("/v1/payouts", "/v1/balance"):
+        response = await w.http.get(path, headers=w.a.merchant.auth)
+        views.append((response.status_code, response.json()))
+    return views
+
+
+@case("POST /v1/payments/{payment_id}/refund")
+async def _refund_their_payment(w: World) -> None:
+    """B's untouched payment and B's partly refunded one: A may not pay B's customer back,
+    and neither B's refundable amounts, B's payouts nor either wallet move."""
+    a_before = await _a_view(w)
+    for payment_id in (w.theirs.payment_id, w.theirs.refunded_payment_id):
+        path = f"/v1/payments/{payment_id}"
+        async with unchanged_after(w, path, "/v1/payouts", "/v1/balance"):
+            for body in ({}, {"amount": 10}):
+                await gone(w.http.post(f"{path}/refund", headers=w.a.merchant.auth, json=body))
+    assert await _a_view(w) == a_before
+
+
+@case("POST /v1/payments/{payment_id}/reversal")
+async def _reverse_their_payment(w: World) -> None:
+    """B's reversible payment and B's reversed one: B's reversal state and wallet stay."""
+    a_before = await _a_view(w)
+    for payment_id in (w.theirs.payment_id, w.theirs.reversed_payment_id):
+        path = f"/v1/payments/{payment_id}"
+        watched = (path, f"/v1/reversals/{w.theirs.reversal_id}", "/v1/balance")
+        async with unchanged_after(w, *watched):
+            await gone(w.http.post(f"{path}/reversal", headers=w.a.merchant.auth))
+            await gone(w.http.post(
+                f"{path}/reversal", headers=w.a.merchant.auth, json={"reason": "A's"}
+            ))  # fmt: skip
+    assert await _a_view(w) == a_before
 
 
 # Dialects ---------------------------------------------------------------------------------

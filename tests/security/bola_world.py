@@ -7,6 +7,7 @@ changed nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,10 @@ class Theirs:
     link_slug: str
     key_id: str
     channel_id: int
+    refund_id: str  # a completed refund of 10 KES of refunded_payment_id (40 KES)
+    refunded_payment_id: str
+    reversal_id: str  # the completed reversal of reversed_payment_id
+    reversed_payment_id: str
 
 
 @dataclass
@@ -104,6 +109,44 @@ async def _link_and_event(gateway: Gateway, account_id: str, payment_id: str) ->
     return slug, event_id
 
 
+async def _completed_payment(gateway: Gateway, merchant: Merchant, amount: int) -> str:
+    paid = await gateway.client.post(
+        "/v1/payments", json={"amount": amount, "phone": "0708374149"}, headers=merchant.auth
+    )
+    assert paid.status_code == 201, paid.text
+    final = await gateway.wait_for_status(merchant, paid.json()["id"])
+    assert final["status"] == "completed", final
+    return str(final["id"])
+
+
+async def _settled(gateway: Gateway, merchant: Merchant, path: str) -> None:
+    """Wait for a refund or reversal to finish, so that B's views of it hold still."""
+    body: dict[str, Any] = {}
+    for _ in range(300):
+        body = (await gateway.client.get(path, headers=merchant.auth)).json()
+        if body["status"] in ("completed", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert body["status"] == "completed", body
+
+
+async def _refund_and_reversal(gateway: Gateway, b: Merchant) -> tuple[str, str, str, str]:
+    """B's refund (10 of 40 KES) and B's reversal (of 20 KES), both completed."""
+    refunded = await _completed_payment(gateway, b, 40)
+    refund = await gateway.client.post(
+        f"/v1/payments/{refunded}/refund", json={"amount": 10}, headers=b.auth
+    )
+    assert refund.status_code == 201, refund.text
+    await _settled(gateway, b, f"/v1/refunds/{refund.json()['id']}")
+    reversed_ = await _completed_payment(gateway, b, 20)
+    reversal = await gateway.client.post(
+        f"/v1/payments/{reversed_}/reversal", json={"reason": "B's"}, headers=b.auth
+    )
+    assert reversal.status_code == 201, reversal.text
+    await _settled(gateway, b, f"/v1/reversals/{reversal.json()['id']}")
+    return refund.json()["id"], refunded, reversal.json()["id"], reversed_
+
+
 async def build_world(gateway: Gateway, a: Shop, b: Shop) -> World:
     created = await post_form(
         b.client, "/dashboard/webhooks", "/dashboard/webhooks", {"url": "http://127.0.0.1:9/h"}
@@ -128,6 +171,7 @@ async def build_world(gateway: Gateway, a: Shop, b: Shop) -> World:
     )  # fmt: skip
     assert payout.status_code == 201, payout.text
     await wait_payout(gateway, b.merchant, payout.json()["id"])
+    refund_id, refunded, reversal_id, reversed_ = await _refund_and_reversal(gateway, b.merchant)
     slug, event_id = await _link_and_event(gateway, b.merchant.account_id, payment["id"])
     engine = create_engine(gateway.settings)
     try:
@@ -149,7 +193,8 @@ async def build_world(gateway: Gateway, a: Shop, b: Shop) -> World:
         pending_payment_id=pending.json()["id"], payout_id=payout.json()["id"],
         payout_reference="B-PAYOUT-1", endpoint_id=endpoint_id, event_id=event_id,
         link_id=link_id, link_slug=slug, key_id=b.merchant.secret_key_id,
-        channel_id=b.merchant.channel_id,
+        channel_id=b.merchant.channel_id, refund_id=refund_id, refunded_payment_id=refunded,
+        reversal_id=reversal_id, reversed_payment_id=reversed_,
     )  # fmt: skip
     a_slug, a_event = await _a_link_and_event(gateway, a)
     return World(gateway, a, b, theirs, a_slug, a_event)

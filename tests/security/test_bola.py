@@ -14,6 +14,7 @@ from starlette.routing import Mount, Router
 
 from tests.conftest import Gateway
 from tests.dashboard.conftest import Shop, dashboard, shops  # noqa: F401 - fixtures
+from tests.security import bola_cases_c2b  # noqa: F401 - registers the C2B cases
 from tests.security.bola_cases import CASES, EXEMPT
 from tests.security.bola_world import World, build_world
 

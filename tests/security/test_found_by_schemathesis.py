@@ -85,3 +85,58 @@ async def test_iso_dates_filter(gateway: Gateway, merchant: Merchant) -> None:
         listed = await gateway.client.get("/v1/payments", params=params, headers=merchant.auth)
         assert listed.status_code == 200, listed.text
         assert (paid.json()["id"] in listed.text) is found, params
+
+
+# A parameter given twice is refused, not read as its last value (``?q=a&q=b`` searched
+# for "b" alone; found by schemathesis on GET /api/v2/bank_paybills).
+async def test_a_repeated_query_parameter_is_refused(gateway: Gateway, merchant: Merchant) -> None:
+    for path in ("/v1/payments", "/v1/events", "/v1/payouts"):
+        once = await gateway.client.get(f"{path}?limit=5", headers=merchant.auth)
+        assert once.status_code == 200, (path, once.text)
+        twice = await gateway.client.get(f"{path}?limit=5&limit=6", headers=merchant.auth)
+        assert twice.status_code == 422, (path, twice.text)
+        assert problem(twice)["code"] == "validation_error"
+        assert problem(twice)["errors"] == [
+            {
+                "field": "query.limit",
+                "message": "Given more than once; this parameter takes one value",
+            }
+        ]
+    search = await gateway.client.get("/v1/bank-paybills?q=equity&q=kcb", headers=merchant.auth)
+    assert search.status_code == 422, search.text
+    # A parameter the route does not take is ignored, repeated or not.
+    ignored = await gateway.client.get("/v1/bank-paybills?x=1&x=2", headers=merchant.auth)
+    assert ignored.status_code == 200, ignored.text
+    dialect = await gateway.client.get(
+        "/api/v2/bank_paybills?q=equity&q=kcb", headers=basic(merchant)
+    )
+    assert dialect.status_code == 422, dialect.text
+    assert dialect.headers["content-type"].startswith("application/json")  # PayHero's shape
+    assert dialect.json()["success"] is False
+    found = await gateway.client.get("/api/v2/bank_paybills?q=equity", headers=basic(merchant))
+    assert found.status_code == 200, found.text
+    assert found.json()["data"], found.text
+
+
+# A URL or a header has no null: an optional parameter is documented as not required,
+# never as "string or null" (schemathesis sent ?q=null, the text, and called its 200 a
+# null accepted).
+async def test_no_parameter_is_documented_as_null(gateway: Gateway) -> None:
+    optional = 0
+    for prefix in ("", "/api/v2", "/api", "/remittance"):
+        document = (await gateway.client.get(f"{prefix}/openapi.json")).json()
+        for path, operations in document["paths"].items():
+            for method, operation in operations.items():
+                for parameter in operation.get("parameters", []):
+                    assert "null" not in str(parameter["schema"]), (method, path, parameter)
+                    optional += not parameter["required"]
+    assert optional > 20  # the list filters, cursors and Idempotency-Keys among them
+
+
+async def test_q_null_is_the_text_null(gateway: Gateway, merchant: Merchant) -> None:
+    document = (await gateway.client.get("/openapi.json")).json()
+    (q,) = document["paths"]["/v1/bank-paybills"]["get"]["parameters"]
+    assert q["schema"] == {"type": "string", "maxLength": 100, "title": "Q"}
+    assert q["required"] is False
+    listed = await gateway.client.get("/v1/bank-paybills?q=null", headers=merchant.auth)
+    assert (listed.status_code, listed.json()["data"]) == (200, [])

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.processes import free_port
@@ -28,8 +29,29 @@ def _pg_bin() -> Path:
     raise RuntimeError("PostgreSQL server binaries not found; run scripts/ensure-postgres.sh")
 
 
+@dataclass(frozen=True)
+class Cluster:
+    url: str
+    pg_ctl: list[str]  # pg_ctl (as the postgres user when needed) with the data directory
+    options: str
+    root: Path
+
+    def restart(self) -> None:
+        """Stop at once (as a crash would: ``-m immediate``) and start again, same port."""
+        subprocess.run([*self.pg_ctl, "-m", "immediate", "stop"], check=True,
+                       capture_output=True, cwd=self.root)  # fmt: skip
+        subprocess.run([*self.pg_ctl, "-o", self.options, "-l", str(self.root / "server.log"),
+                        "-w", "start"], check=True, capture_output=True, cwd=self.root)  # fmt: skip
+
+
 @contextmanager
 def throwaway_cluster() -> Iterator[str]:
+    with restartable_cluster() as cluster:
+        yield cluster.url
+
+
+@contextmanager
+def restartable_cluster() -> Iterator[Cluster]:
     bindir = _pg_bin()
     root = Path(tempfile.mkdtemp(prefix="pesaswitch-pg-"))
     data, log = root / "data", root / "server.log"
@@ -53,7 +75,10 @@ def throwaway_cluster() -> Iterator[str]:
             "start")  # fmt: skip
         run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
             "pesaswitch_test")  # fmt: skip
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/pesaswitch_test"
+        yield Cluster(
+            f"postgresql+asyncpg://postgres@127.0.0.1:{port}/pesaswitch_test",
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data)], options, root,
+        )  # fmt: skip
     finally:
         subprocess.run(
             [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

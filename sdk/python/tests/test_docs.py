@@ -89,6 +89,8 @@ def test_the_sdk_guide_runs_top_to_bottom(
     assert re.search(r"daraja_subscriber_locked pay_\w+ failed", output), output
     assert re.search(r"^collected \d+ KES$", output, re.M), output
     assert "True 254708374149 safaricom" in output
+    assert re.search(r"^\d+ True$", output, re.M), output  # C2B: registered
+    assert "\nUAB1C2D3E4 asked\n" in output
 
     # The guide's receiver function, on a real delivery to the endpoint it registered.
     endpoint = namespace["endpoint"]

@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 import pesaswitch_sdk as sdk
+from pesaswitch_sdk.resources.c2b import C2B
 from pesaswitch_sdk.resources.payments import Payments
 from pesaswitch_sdk.resources.payouts import Payouts
 from pesaswitch_sdk.resources.refunds import Refunds, Reversals
@@ -37,6 +38,10 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "ReversalOut": sdk.Reversal,
     "BankPaybillOut": sdk.BankPaybill,
     "BankPaybillList": sdk.BankPaybillList,
+    "C2BSettingsOut": sdk.C2BSettings,
+    "C2BSweepOut": sdk.C2BSweep,
+    "C2BRecoveryOut": sdk.C2BRecovery,
+    "C2BNotificationOut": sdk.C2BNotification,
 }
 
 CREATE_METHODS: dict[str, Callable[..., Any]] = {
@@ -45,6 +50,8 @@ CREATE_METHODS: dict[str, Callable[..., Any]] = {
     "EndpointCreate": WebhookEndpoints.create,
     "RefundCreate": Refunds.create,
     "ReversalCreate": Reversals.create,
+    "C2BSettingsIn": C2B.put_settings,
+    "C2BRecoverIn": C2B.recover,
 }
 
 
@@ -71,16 +78,18 @@ def test_a_create_method_takes_every_field_of_its_body(
     schemas: dict[str, Any], schema_name: str
 ) -> None:
     parameters = inspect.signature(CREATE_METHODS[schema_name]).parameters
-    # The payment a refund or reversal is of is in the path, not the body.
-    accepted = set(parameters) - {"self", "idempotency_key", "payment_id"}
     schema = schemas[schema_name]
+    # The payment a refund or reversal is of, and the channel of C2B settings, are in the
+    # path, not the body (a payment's channel_id is in its body).
+    in_path = {"payment_id", "channel_id"} - set(schema["properties"])
+    accepted = set(parameters) - {"self", "idempotency_key"} - in_path
     assert accepted == set(schema["properties"])
     for name in schema.get("required", []):
         assert parameters[name].default is inspect.Parameter.empty, name
 
 
 def test_every_schema_is_covered(schemas: dict[str, Any]) -> None:
-    # A new schema in the API (refunds, C2B…) is a reminder to add it to the SDK.
+    # A new schema in the API is a reminder to add it to the SDK.
     plumbing = {"HTTPValidationError", "ValidationError", "PhoneValidateIn", "RedeliverIn"}
     pages = {name for name in schemas if name.startswith("Page_")}
     known = set(RESPONSE_MODELS) | set(CREATE_METHODS) | plumbing | pages

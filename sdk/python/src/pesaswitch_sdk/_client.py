@@ -1,8 +1,8 @@
 """``Pesaswitch`` and ``AsyncPesaswitch``: one per API key, holding one connection pool.
 
 Each resource is one module in ``resources/`` with a sync and an async class over the same
-request builders. A new part of the API (refunds and C2B are being built) is one more
-module there and one attribute in both clients below.
+request builders. A new part of the API is one more module there and one attribute in
+both clients below.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import httpx
 
 from pesaswitch_sdk._http import DEFAULT_TIMEOUT, AsyncTransport, SyncTransport, client_headers
 from pesaswitch_sdk._retry import RetryPolicy
+from pesaswitch_sdk.resources.c2b import C2B, AsyncC2B
 from pesaswitch_sdk.resources.events import (
     AsyncCallbackSecretResource,
     AsyncEvents,
@@ -85,6 +86,7 @@ class Pesaswitch:
         self.refunds = Refunds(transport)
         self.reversals = Reversals(transport)
         self.bank_paybills = BankPaybills(transport)
+        self.c2b = C2B(transport)
 
     def close(self) -> None:
         if self._owns_http:
@@ -134,6 +136,7 @@ class AsyncPesaswitch:
         self.refunds = AsyncRefunds(transport)
         self.reversals = AsyncReversals(transport)
         self.bank_paybills = AsyncBankPaybills(transport)
+        self.c2b = AsyncC2B(transport)
 
     async def aclose(self) -> None:
         if self._owns_http:

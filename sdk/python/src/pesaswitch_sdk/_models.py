@@ -41,11 +41,13 @@ NON_FINAL_PAYOUT_STATUSES = frozenset({PayoutStatus.PENDING, PayoutStatus.PROCES
 
 
 class Payment(ApiObject):
-    """An STK Push collection (``pay_…``)."""
+    """A collection (``pay_…``): an STK Push, or a C2B payment the customer made unprompted."""
 
     object: str = "payment"
     id: str
     status: str
+    direction: str = "inbound"
+    source: str = Field(default="stk", description="stk (we prompted) or c2b (paid unprompted).")
     amount: int
     currency: str
     phone: str
@@ -245,3 +247,50 @@ class CallbackSecret(ApiObject):
 
     object: str = "callback_secret"
     secret: str
+
+
+class C2BSettings(ApiObject):
+    """A channel's C2B rules and registration (``/v1/channels/{id}/c2b``)."""
+
+    object: str = "c2b_settings"
+    channel_id: int
+    shortcode: str = Field(description="The till or paybill customers pay.")
+    validation_enabled: bool
+    account_pattern: str | None
+    min_amount: int | None
+    max_amount: int | None
+    validation_url: str | None
+    default_action: str = Field(description="accept or reject, when validation is late.")
+    registered_at: datetime | None
+    swept_until: datetime | None
+
+
+class C2BSweep(ApiObject):
+    """What a sweep (Pull Transactions) saw, and the receipts it recorded."""
+
+    object: str = "c2b_sweep"
+    channel_id: int
+    seen: int
+    recovered: list[str]
+
+
+class C2BRecovery(ApiObject):
+    """A receipt looked up by Transaction Status: ``known`` (its payment is
+    ``payment_id``) or ``asked`` (M-Pesa's answer records it, if it is this channel's)."""
+
+    object: str = "c2b_recovery"
+    receipt: str
+    status: str
+    payment_id: str | None
+
+
+class C2BNotification(ApiObject):
+    """A call from M-Pesa about C2B (validation, confirmation, status) and its outcome."""
+
+    id: int
+    kind: str
+    channel_id: int | None
+    trans_id: str | None
+    outcome: str
+    result_code: str | None
+    received_at: datetime | None
