@@ -26,7 +26,7 @@ from pesaswitch.daraja.b2c_results import parse_transaction_status_result
 from pesaswitch.daraja.errors import DarajaError
 from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.daraja.wire import MalformedCallback
-from pesaswitch.db import transaction
+from pesaswitch.db import insert_ignoring_conflict, transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments.models import Payment, PaymentStatus
@@ -48,9 +48,15 @@ ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
 
 async def claim_due(runtime: Runtime) -> list[str]:
     """Completed STK payments without a receipt whose next ask is due; the claim pushes
-    the next ask into the future (a lease, as the reconciler does)."""
+    the next ask into the future (a lease, as the reconciler does).
+
+    Several workers race for the same payments: each claim is an INSERT … ON CONFLICT DO
+    NOTHING of the row, then an UPDATE conditional on the attempts it read, so exactly one
+    worker claims each ask (a plain read-then-insert made the loser's whole batch fail on
+    the primary key, found by the chaos run on PostgreSQL)."""
     now = utcnow()
     schedule = runtime.settings.reconcile_schedule
+    claimed: list[str] = []
     async with transaction(runtime.sessionmaker) as session:
         rows = (
             await session.execute(
@@ -71,17 +77,29 @@ async def claim_due(runtime: Runtime) -> list[str]:
             )
         ).all()
         for payment_id, attempts in rows:
-            done = (attempts or 0) + 1
+            seen = attempts or 0
+            if attempts is None:
+                await insert_ignoring_conflict(
+                    session, ReceiptQuery, payment_id=payment_id, attempts=0, next_at=now
+                )
+            done = seen + 1
             next_at = now + timedelta(seconds=schedule[min(done - 1, len(schedule) - 1)])
-            row = await session.get(ReceiptQuery, payment_id, with_for_update=True)
-            if row is None:
-                row = ReceiptQuery(payment_id=payment_id)
-                session.add(row)
-            row.attempts, row.next_at = done, next_at
-            if done >= MAX_ATTEMPTS:
-                # This ask is the last: it is never claimed again.
-                row.done_at = now
-    return [payment_id for payment_id, _ in rows]
+            won = await session.execute(
+                update(ReceiptQuery)
+                .where(
+                    ReceiptQuery.payment_id == payment_id,
+                    ReceiptQuery.attempts == seen,
+                    ReceiptQuery.done_at.is_(None),
+                    ReceiptQuery.next_at <= now,
+                )
+                # The last ask is never claimed again.
+                .values(attempts=done, next_at=next_at,
+                        done_at=now if done >= MAX_ATTEMPTS else None)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            if getattr(won, "rowcount", 0) == 1:
+                claimed.append(payment_id)
+    return claimed
 
 
 async def ask(runtime: Runtime, payment_id: str) -> None:

@@ -4,13 +4,16 @@ its receipt from Transaction Status afterwards, with ``payment.updated``."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
 
+from pesaswitch.c2b import receipts
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.payments.models import Payment
-from tests.conftest import Gateway, Merchant
+from pesaswitch.payments.tasks import reconcile_payment
+from tests.conftest import Gateway, Merchant, create_merchant
 
 
 async def _events(gateway: Gateway, merchant: Merchant) -> list[dict[str, Any]]:
@@ -85,3 +88,27 @@ async def test_a_replayed_or_foreign_result_changes_nothing(
                          "ConversationID": "b"}},
     )  # fmt: skip
     assert response.status_code == 404
+
+
+async def test_racing_workers_claim_each_ask_once(
+    gateway_factory: Callable[..., Awaitable[Gateway]],
+) -> None:
+    # The chaos run's two workers: both read the payment as due, and the loser's INSERT of
+    # the claim row failed its whole batch on the primary key (PostgreSQL).
+    gateway = await gateway_factory(stk_receipt_lookup=False)  # no embedded claimer
+    runtime = gateway.app.state.runtime
+    merchant = await create_merchant(gateway.settings, "Receipt race")
+    created = await gateway.client.post(
+        "/v1/payments", json={"amount": 31, "phone": "254711990002"}, headers=merchant.auth
+    )
+    assert created.status_code == 201, created.text
+    payment_id = created.json()["id"]
+    await reconcile_payment(runtime, payment_id)  # settled by query: no receipt
+    body = (await gateway.client.get(f"/v1/payments/{payment_id}", headers=merchant.auth)).json()
+    assert body["status"] == "completed"
+    assert body["mpesa_receipt"] is None
+
+    first, second = await asyncio.gather(receipts.claim_due(runtime), receipts.claim_due(runtime))
+    assert (first + second).count(payment_id) == 1
+    # Claimed: not due again until its next ask.
+    assert payment_id not in await receipts.claim_due(runtime)
