@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -212,6 +213,17 @@ class Settings(BaseSettings):
     @cached_property
     def reconcile_schedule(self) -> tuple[float, ...]:
         return parse_seconds_list(self.reconcile_backoff)
+
+    def next_query_at(
+        self, *, attempts: int, created_at: datetime, now: datetime
+    ) -> datetime | None:
+        """When a pending payment, payout or reversal is asked about again after its
+        ``attempts``-th status query (the last delay repeats); None once it is older than
+        ``reconcile_max_age``: it stays pending and visible, and is no longer asked about."""
+        if (now - created_at).total_seconds() > self.reconcile_max_age:
+            return None
+        schedule = self.reconcile_schedule
+        return now + timedelta(seconds=schedule[min(attempts - 1, len(schedule) - 1)])
 
     @property
     def webhook_destination_cap(self) -> int:

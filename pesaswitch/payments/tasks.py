@@ -84,10 +84,9 @@ async def reconcile_payment(runtime: Runtime, payment_id: str) -> None:
         if payment.status != PaymentStatus.PENDING.value:
             return
         attempts = payment.query_attempts + 1
-        schedule = settings.reconcile_schedule
-        delay = schedule[min(attempts - 1, len(schedule) - 1)]
-        age = (utcnow() - payment.created_at).total_seconds()
-        next_at = None if age > settings.reconcile_max_age else utcnow() + timedelta(seconds=delay)
+        next_at = settings.next_query_at(
+            attempts=attempts, created_at=payment.created_at, now=utcnow()
+        )
         if next_at is None:
             # Still no answer after the whole window: it stays pending and visible.
             log.warning("reconcile.gave_up", payment_id=payment_id, attempts=attempts)

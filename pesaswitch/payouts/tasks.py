@@ -5,7 +5,6 @@ Transaction Status (by our OriginatorConversationID); the answer arrives at
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
@@ -38,15 +37,11 @@ async def claim_due_payouts(runtime: Runtime) -> list[Payout]:
         if not is_sqlite(session):
             query = query.with_for_update(skip_locked=True)
         payouts = list(await session.scalars(query))
-        schedule = settings.reconcile_schedule
         for payout in payouts:
-            attempts = payout.query_attempts + 1
-            age = (now - payout.created_at).total_seconds()
-            delay = schedule[min(attempts - 1, len(schedule) - 1)]
+            payout.query_attempts += 1
             # The next ask doubles as the lease: a crashed worker's claim simply comes due.
-            payout.query_attempts = attempts
-            payout.next_query_at = (
-                None if age > settings.reconcile_max_age else now + timedelta(seconds=delay)
+            payout.next_query_at = settings.next_query_at(
+                attempts=payout.query_attempts, created_at=payout.created_at, now=now
             )
             if payout.next_query_at is None:
                 log.warning("payouts.reconcile.gave_up", payout_id=payout.id)

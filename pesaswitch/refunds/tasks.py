@@ -6,7 +6,6 @@ answer arrives at ``/daraja/reversal/status/<token>``. Claims are leases on
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
@@ -39,15 +38,11 @@ async def claim_due_reversals(runtime: Runtime) -> list[Reversal]:
         if not is_sqlite(session):
             query = query.with_for_update(skip_locked=True)
         found = list(await session.scalars(query))
-        schedule = settings.reconcile_schedule
         for reversal in found:
-            attempts = reversal.query_attempts + 1
-            age = (now - reversal.created_at).total_seconds()
-            delay = schedule[min(attempts - 1, len(schedule) - 1)]
-            reversal.query_attempts = attempts
+            reversal.query_attempts += 1
             # The next ask doubles as the lease: a crashed worker's claim simply comes due.
-            reversal.next_query_at = (
-                None if age > settings.reconcile_max_age else now + timedelta(seconds=delay)
+            reversal.next_query_at = settings.next_query_at(
+                attempts=reversal.query_attempts, created_at=reversal.created_at, now=now
             )
             if reversal.next_query_at is None:
                 log.warning("reversals.reconcile.gave_up", reversal_id=reversal.id)
