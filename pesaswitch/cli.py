@@ -37,6 +37,8 @@ from pesaswitch.simulator.app import Simulator
 from pesaswitch.webhooks.cli import events_app, webhooks_app
 from pesaswitch.worker import run_worker
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 app = typer.Typer(
     no_args_is_help=True,
     help="pesaswitch: a self-hostable M-Pesa gateway.",
@@ -110,6 +112,12 @@ def serve(
             port=settings.port,
             log_level=settings.log_level,
             access_log=False,
+            # uvicorn kills a worker that does not answer its ping within this, and a new
+            # worker can answer only once its process has started and imported what it
+            # runs: with uvicorn's 5 s, a busy machine (8 other processes on 2 cores) had
+            # the workers killed and started again, 4 times before any served. Once up, a
+            # worker answers from a thread of its own, so only a hung one is this late.
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
         return
     uvicorn.run(

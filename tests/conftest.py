@@ -27,6 +27,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--db", choices=("sqlite", "postgres"), default="sqlite")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``db_agnostic`` every test that cannot reach the suite's database: one whose
+    fixtures do not include ``database_url``, the only way to the ``--db`` database. Such
+    a test runs the same code whichever database the suite has, so `make test-postgres`
+    deselects it and it runs once, in the SQLite pass. A test that reads ``--db`` itself
+    instead of through ``database_url`` is marked ``postgres_only`` (or must request
+    ``database_url``), never left to this rule."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "database_url" not in fixtures and item.get_closest_marker("postgres_only") is None:
+            item.add_marker(pytest.mark.db_agnostic)
+
+
 @pytest.fixture(scope="session")
 def database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -106,6 +119,26 @@ class Gateway:
     async def wait_for_status(
         self, merchant: Merchant, payment_id: str, timeout: float = 10.0
     ) -> dict[str, Any]:
+        """The payment once it is no longer pending, or as it is after ``timeout``."""
+        return await self._wait_for(
+            merchant, payment_id, lambda body: body["status"] != "pending", timeout
+        )
+
+    async def wait_for_receipt(
+        self, merchant: Merchant, payment_id: str, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """The payment once it has its M-Pesa receipt, or as it is after ``timeout``."""
+        return await self._wait_for(
+            merchant, payment_id, lambda body: body["mpesa_receipt"] is not None, timeout
+        )
+
+    async def _wait_for(
+        self,
+        merchant: Merchant,
+        payment_id: str,
+        done: Callable[[dict[str, Any]], bool],
+        timeout: float,
+    ) -> dict[str, Any]:
         import asyncio
 
         deadline = asyncio.get_running_loop().time() + timeout
@@ -113,7 +146,7 @@ class Gateway:
             body: dict[str, Any] = (
                 await self.client.get(f"/v1/payments/{payment_id}", headers=merchant.auth)
             ).json()
-            if body["status"] != "pending" or asyncio.get_running_loop().time() > deadline:
+            if done(body) or asyncio.get_running_loop().time() > deadline:
                 return body
             await asyncio.sleep(0.05)
 

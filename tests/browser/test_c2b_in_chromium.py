@@ -48,7 +48,7 @@ def shop(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     }
     server = Process([PESASWITCH, "serve"], env, tmp_path_factory.mktemp("c2b") / "serve.log")
     try:
-        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        server.wait_http(f"http://127.0.0.1:{port}/healthz")
         cli_env = {**os.environ, **env}
         merchant = create_account_via_cli(cli_env, "Duka la Mama")
         till = fresh_shortcode()

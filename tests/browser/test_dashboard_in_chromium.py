@@ -65,7 +65,7 @@ def site(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     logs = tmp_path_factory.mktemp("browser")
     server = Process([PESASWITCH, "serve"], env, logs / "serve.log")
     try:
-        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        server.wait_http(f"http://127.0.0.1:{port}/healthz")
         cli_env = {**os.environ, **env}
         merchant = create_account_via_cli(cli_env, "Kibanda Coffee")
         email = f"owner-{merchant.account_id.lower()}@kibanda.example"

@@ -85,7 +85,7 @@ class Walkthrough:
             cwd=self.workdir,
             env_base=self.base_env,
         )
-        self.gateway.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        self.gateway.wait_http(f"http://127.0.0.1:{port}/healthz")
         self._shell_log = (self.workdir / "shell.log").open("w")
         self.shell = subprocess.Popen(
             ["bash", "--noprofile", "--norc"],

@@ -1,4 +1,5 @@
-"""The chaos run's short profile (chaos/run.py, docs/chaos.md), on the suite's database.
+"""The chaos run's short profile (chaos/run.py, docs/chaos.md), on the suite's database
+(PostgreSQL: `make test-sqlite` deselects it).
 
 Real processes: `serve --workers 2`, two workers, the standalone simulator with its
 seeded faults and the misbehaving receiver; SIGKILLs every few seconds and, on
@@ -16,6 +17,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 14
+
+# On PostgreSQL only, the database the short profile also restarts: `make chaos` runs the
+# full profile on both, and one short run per `make test` is what the time allows.
+pytestmark = pytest.mark.postgres_only
 
 
 @pytest.mark.timeout(600)  # the harness bounds itself; on a busy machine it starts slowly

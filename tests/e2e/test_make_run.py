@@ -25,7 +25,7 @@ def test_make_run_prints_a_working_curl(repo_root: Path, tmp_path: Path) -> None
     env.pop("PESASWITCH_SECRET_KEY", None)
     server = Process(["make", "-s", "-C", str(repo_root), "run"], env, tmp_path / "run.log")
     try:
-        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        server.wait_http(f"http://127.0.0.1:{port}/healthz")
         printed = server.output()
         match = re.search(r"(curl -s .*?)\n\n", printed, re.S)
         assert match, printed

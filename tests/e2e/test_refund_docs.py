@@ -35,7 +35,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]
     server = Process([str(root / ".venv/bin/pesaswitch"), "serve", "--bootstrap"], env,
                      tmp / "serve.log")  # fmt: skip
     try:
-        server.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        server.wait_http(f"http://127.0.0.1:{port}/healthz")
         key = re.search(r"secret key:\s+(\S+)", server.output())
         assert key, server.output()
         yield port, key.group(1)

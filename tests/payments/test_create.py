@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 from sqlalchemy import func, select
 
 from pesaswitch.payments.models import Payment
@@ -23,8 +24,9 @@ async def count_payments(gateway: Gateway, merchant: Merchant) -> int:
 async def test_payment_completes_with_a_receipt(gateway_factory: object) -> None:
     from tests.conftest import create_merchant
 
-    # A short callback delay, so the answer to the POST is observed before the callback.
-    gateway: Gateway = await gateway_factory(simulator_delay=0.3)  # type: ignore[operator]
+    # Settled by its callback, which carries the receipt: the reconciler, whose STK query
+    # knows no receipt, does not ask while the test waits.
+    gateway: Gateway = await gateway_factory(reconcile_after=3600)  # type: ignore[operator]
     merchant = await create_merchant(gateway.settings)
     response = await gateway.client.post(
         "/v1/payments",
@@ -80,14 +82,28 @@ async def test_idempotency_key_replays_the_first_response(
 async def test_idempotency_key_in_flight_is_409(gateway_factory: object) -> None:
     from tests.conftest import create_merchant
 
-    # A push that hangs keeps the first request in flight while the second arrives.
-    gateway: Gateway = await gateway_factory(simulator_hang_seconds=1.0)  # type: ignore[operator]
+    gateway: Gateway = await gateway_factory()  # type: ignore[operator]
     merchant = await create_merchant(gateway.settings)
+    # The first request is held at its STK push, which comes after it has claimed the key,
+    # until the second has its answer: in flight for as long as the test needs it.
+    pushed, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_push(request: httpx.Request) -> None:
+        if request.url.path == "/mpesa/stkpush/v1/processrequest":
+            pushed.set()
+            await release.wait()
+
+    daraja = gateway.app.state.runtime.daraja.http
+    hooks = daraja.event_hooks
+    daraja.event_hooks = {**hooks, "request": [*hooks["request"], hold_the_push]}
     headers = {**merchant.auth, "Idempotency-Key": "slow-1"}
-    body = {"amount": 30, "phone": "0711990006"}
+    body = {"amount": 30, "phone": "0712000004"}
     first = asyncio.create_task(gateway.client.post("/v1/payments", headers=headers, json=body))
-    await asyncio.sleep(0.3)
-    second = await gateway.client.post("/v1/payments", headers=headers, json=body)
+    try:
+        await asyncio.wait_for(pushed.wait(), timeout=10)
+        second = await gateway.client.post("/v1/payments", headers=headers, json=body)
+    finally:
+        release.set()
     assert second.status_code == 409
     assert problem(second)["code"] == "idempotency_key_in_use"
     assert (await first).status_code == 201

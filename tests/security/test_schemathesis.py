@@ -2,7 +2,8 @@
 
 Every generated request, valid or not, must get an answer that its operation declares:
 a declared status code, the declared content type, a body matching the declared schema,
-and never a 5xx. The gateway runs as a real process (`served`), called with real keys.
+and never a 5xx. The gateway runs as a real process (`served`), called with real keys,
+on PostgreSQL (`make test-sqlite` deselects the module).
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
-# Examples per operation: the whole module stays within about a minute per database.
+# On PostgreSQL only, the stricter database (the driver failure this battery found, an id
+# beyond INTEGER, was a 500 there); what it found is pinned in test_found_by_schemathesis.py,
+# which runs on both.
+pytestmark = pytest.mark.postgres_only
+# Examples per operation: the whole module stays within about a minute.
 EXAMPLES = 50
 # Mount point of each document; "" is the native API.
 DOCUMENTS = {"native": "", "payhero": "/api/v2", "paynexus": "/api", "pokea": "/remittance"}

@@ -45,7 +45,10 @@ class Process:
             start_new_session=True,
         )
 
-    def wait_http(self, url: str, timeout: float = 20.0) -> None:
+    def wait_http(self, url: str, timeout: float = 90.0) -> None:
+        """Until ``url`` answers 200; at once if the process exits. Starting is CPU work
+        (imports, migrations, uvicorn's workers), so on a shared 2-core machine it takes
+        from 2 s to over 20 s: the bound is for a process that hangs, not a speed test."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
