@@ -3,14 +3,18 @@ with postgres the suite creates (and removes) its own throwaway cluster."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Environment
@@ -55,8 +59,65 @@ def database_url(
         yield url
 
 
+CloneDatabase = Callable[[], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+async def clone_database(
+    request: pytest.FixtureRequest, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[CloneDatabase]:
+    """Makes a migrated database of the suite's kind, empty but for what migrations write:
+    a copy of a template migrated once (a file copy on SQLite, ``CREATE DATABASE …
+    TEMPLATE`` on PostgreSQL), not a migration per database."""
+    made: list[str] = []
+    if request.config.getoption("--db") == "postgres":
+        server = database_url.rsplit("/", 1)[0]
+        admin = create_async_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text('CREATE DATABASE "pesaswitch_template"'))
+        await asyncio.to_thread(upgrade, Settings(database_url=f"{server}/pesaswitch_template"))
+
+        async def clone() -> str:
+            name = f"pesaswitch_clone_{len(made)}"
+            async with admin.connect() as conn:
+                await conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "pesaswitch_template"'))
+            made.append(name)
+            return f"{server}/{name}"
+
+        yield clone
+        async with admin.connect() as conn:
+            for name in made:
+                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        await admin.dispose()
+    else:
+        folder = tmp_path_factory.mktemp("clones")
+        template = folder / "template.db"
+        await asyncio.to_thread(upgrade, Settings(database_url=f"sqlite+aiosqlite:///{template}"))
+
+        async def clone() -> str:
+            path = folder / f"clone_{len(made)}.db"
+            shutil.copyfile(template, path)
+            made.append(path.name)
+            return f"sqlite+aiosqlite:///{path}"
+
+        yield clone
+
+
+@pytest.fixture
+async def isolated_database_url(clone_database: CloneDatabase) -> str:
+    """A database of this test's own: nothing that earlier tests left (an outbox of due
+    deliveries, global rates) is there for its worker to pick up."""
+    return await clone_database()
+
+
 @pytest.fixture(scope="session")
 def make_settings(database_url: str) -> Callable[..., Settings]:
+    return settings_maker(database_url)
+
+
+def settings_maker(database_url: str) -> Callable[..., Settings]:
+    """The suite's settings on ``database_url``: fast reconciliation, no callback delay."""
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": database_url,

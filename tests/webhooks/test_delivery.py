@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from pesaswitch.config import Settings
 from pesaswitch.webhooks import WebhookVerificationError, verify
-from tests.conftest import Gateway, Merchant, create_merchant, problem
+from tests.conftest import Gateway, Merchant, create_merchant, problem, settings_maker
 from tests.support.receiver import Receiver, running_receiver
 
 FAST_WEBHOOKS = {
@@ -20,6 +21,16 @@ FAST_WEBHOOKS = {
     "webhook_timeout": 2.0,
     "sandbox_allow_private_urls": True,
 }
+
+
+@pytest.fixture
+def make_settings(isolated_database_url: str) -> Callable[..., Settings]:
+    """Each test's gateway on a database of its own. The dispatcher claims every due
+    delivery in its database, oldest first, and these tests count attempts 0.1 s apart: in
+    the suite's shared database, deliveries that earlier tests left pending (22 to closed
+    ports when this module starts on PostgreSQL, due minutes later on the backoff of the
+    gateway that made them) come due among them and share the dispatcher."""
+    return settings_maker(isolated_database_url)
 
 
 @pytest.fixture
