@@ -35,6 +35,12 @@ format: install
 
 test: lint docs-build test-sqlite test-postgres test-sdk
 
+# Two pytest processes per pass (pytest-xdist), each with its own database (and its own
+# PostgreSQL cluster), a test module kept whole in one (--dist loadfile: module fixtures
+# start their servers once). TEST_WORKERS=0 runs a pass in one process.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 # Each test runs once per database it can tell apart: the SQLite pass leaves out what runs
 # on PostgreSQL only (the chaos short profile, schemathesis), the PostgreSQL pass what
 # never reaches the database (marked db_agnostic by tests/conftest.py: pure functions,
@@ -44,14 +50,14 @@ test-sqlite: install
 	bash scripts/ensure-php.sh
 	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest --db sqlite -m 'not postgres_only'
+	$(BIN)/python -m pytest --db sqlite -m 'not postgres_only' $(PYTEST_PARALLEL)
 
 test-postgres: install
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-php.sh
 	bash scripts/ensure-node.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest --db postgres -m 'not db_agnostic'
+	$(BIN)/python -m pytest --db postgres -m 'not db_agnostic' $(PYTEST_PARALLEL)
 
 # Once, not per database: the SDK's tests start their own `pesaswitch serve` (SQLite,
 # embedded simulator) and see only its HTTP API. sdk/python/pyproject.toml configures them.

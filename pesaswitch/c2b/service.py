@@ -9,6 +9,7 @@ confirmation — or the sweep finding one already confirmed — changes nothing.
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime, timedelta
 
 import structlog
@@ -110,8 +111,11 @@ async def configure(
     row = await session.get(C2BRegistration, channel.id, with_for_update=True)
     now = utcnow()
     if row is None:
+        # Hex, not new_token's URL-safe alphabet: Daraja refuses URLs with words such as
+        # "sql", "cmd" or "exec" in them (the simulator too), and about one URL-safe token
+        # in 500 spelled one, so that channel could never register. Hex spells none.
         row = C2BRegistration(
-            channel_id=channel.id, account_id=channel.account_id, token=new_token(24),
+            channel_id=channel.id, account_id=channel.account_id, token=secrets.token_hex(24),
             created_at=now,
         )  # fmt: skip
         session.add(row)
