@@ -37,7 +37,7 @@ from pesaswitch.simulator.app import Simulator
 from pesaswitch.webhooks.cli import events_app, webhooks_app
 from pesaswitch.worker import run_worker
 
-WORKER_HEALTHCHECK_SECONDS = 60
+WORKER_HEALTHCHECK_SECONDS = 15
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -115,8 +115,9 @@ def serve(
             # uvicorn kills a worker that does not answer its ping within this, and a new
             # worker can answer only once its process has started and imported what it
             # runs: with uvicorn's 5 s, a busy machine (8 other processes on 2 cores) had
-            # the workers killed and started again, 4 times before any served. Once up, a
-            # worker answers from a thread of its own, so only a hung one is this late.
+            # the workers killed and started again, 4 times before any served; with 15 s,
+            # none. Not longer: while the supervisor waits on one worker's answer it does
+            # not see another die, and a killed API process is to be replaced in seconds.
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
         return

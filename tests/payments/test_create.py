@@ -24,9 +24,12 @@ async def count_payments(gateway: Gateway, merchant: Merchant) -> int:
 async def test_payment_completes_with_a_receipt(gateway_factory: object) -> None:
     from tests.conftest import create_merchant
 
-    # Settled by its callback, which carries the receipt: the reconciler, whose STK query
-    # knows no receipt, does not ask while the test waits.
-    gateway: Gateway = await gateway_factory(reconcile_after=3600)  # type: ignore[operator]
+    # Held on the sandbox phone until the PIN, so the answer to the POST is pending
+    # whatever the load; then settled by its callback, which carries the receipt (the
+    # reconciler, whose STK query knows none, does not ask while the test waits).
+    gateway: Gateway = await gateway_factory(  # type: ignore[operator]
+        simulator_mode="interactive", reconcile_after=3600
+    )
     merchant = await create_merchant(gateway.settings)
     response = await gateway.client.post(
         "/v1/payments",
@@ -51,6 +54,9 @@ async def test_payment_completes_with_a_receipt(gateway_factory: object) -> None
     assert created["phone"] == "254708374149"
     assert created["channel_id"] == merchant.channel_id
 
+    cid = created["checkout_request_id"]
+    pin = await gateway.client.post(f"/simulator/phone/prompts/{cid}/pin", data={"pin": "1234"})
+    assert pin.status_code == 303
     final = await gateway.wait_for_status(merchant, created["id"])
     assert final["status"] == "completed"
     assert final["result_code"] == "0"
