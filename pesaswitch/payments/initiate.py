@@ -26,7 +26,7 @@ from pesaswitch.errors import (
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
 from pesaswitch.kit.phones import normalize_mpesa_phone
-from pesaswitch.payments import push, service
+from pesaswitch.payments import push, service, store
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
 from pesaswitch.protection import idempotency, stk
@@ -173,6 +173,17 @@ async def initiate_payment(
                 )
             return await _finish(session, auth, key, payment, error)
 
+    if runtime.engine.dialect.name == "postgresql":
+        response, replay_stored = await store.accept_push(
+            runtime.engine, payment=payment, accepted=accepted,
+            query_after=settings.reconcile_after, account_id=auth.account_id, key=key,
+        )  # fmt: skip
+        if key is not None and not replay_stored:
+            async with transaction(runtime.sessionmaker) as session:
+                await idempotency.complete(
+                    session, account_id=auth.account_id, key=key, response=response
+                )
+        return response
     async with transaction(runtime.sessionmaker) as session:
         payment = await service.record_push_accepted(
             session, payment_id=payment.id, accepted=accepted,
