@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -30,6 +31,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
+from pesaswitch.kit.http import async_client
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import declare_problems, parameters_without_null
@@ -81,16 +83,15 @@ def build_runtime(settings: Settings) -> Runtime:
     if settings.embedded_simulator:
         simulator = Simulator(simulator_config(settings))
         transport = httpx.ASGITransport(app=simulator.app)
-    http = httpx.AsyncClient(
-        base_url=settings.effective_daraja_base_url,
-        timeout=settings.daraja_timeout,
-        transport=transport,
-        # Keep every connection the pool may open: with 20 kept of 100, pushes beyond 20 in
-        # flight (32 in the benchmark) closed their connection and the next opened a new one.
-        # One pool, not several small ones used in turn (httpx scans a pool's connections
-        # per request, encode/httpx#3215): tried, eight pools of 16 made Daraja's callbacks
-        # lag ~4 s behind the pushes in the 1 + 1 end-to-end run (bench/README.md).
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+    options: dict[str, Any] = {
+        "base_url": settings.effective_daraja_base_url, "timeout": settings.daraja_timeout,
+    }  # fmt: skip
+    http = (
+        httpx.AsyncClient(transport=transport, **options)
+        if transport is not None
+        # aiohttp's pool, not httpcore's, which scans its connections on every request
+        # (encode/httpx#3215): 2.0 ms of CPU per push at 32 in flight (kit/http.py).
+        else async_client(limits=httpx.Limits(max_connections=100), **options)
     )
     daraja = DarajaClients(
         http, DarajaApp(settings.daraja_consumer_key, settings.daraja_consumer_secret)
