@@ -23,13 +23,12 @@ general path, which decides it on the row as read.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import ChannelKind
-from pesaswitch.daraja.wire import StkPushAccepted, StkResult
+from pesaswitch.daraja.wire import StkResult
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
 from pesaswitch.ledger.accounts import MERCHANT_KINDS
@@ -37,7 +36,7 @@ from pesaswitch.ledger.flows import CollectionEntry, collection_entry
 from pesaswitch.ledger.models import LedgerAccountKind
 from pesaswitch.ledger.policy import ledger_policy_of
 from pesaswitch.ledger.service import post_entry
-from pesaswitch.payments.models import Payment, PaymentStatus, PushState
+from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentOut
 from pesaswitch.payments.service import (
     EVENT_FOR_STATUS,
@@ -47,12 +46,11 @@ from pesaswitch.payments.service import (
     final_values,
     log,
 )
-from pesaswitch.protection.idempotency import StoredResponse
 from pesaswitch.protection.stk import record_stk_outcome
 from pesaswitch.webhooks.service import EVENT_COLUMNS, delivery_rows, event_row, new_event
 
 # Column name → attribute name (``metadata`` is ``metadata_`` on the model).
-_PAYMENT_ATTRIBUTES = {prop.columns[0].name: prop.key for prop in Payment.__mapper__.column_attrs}
+PAYMENT_ATTRIBUTES = {prop.columns[0].name: prop.key for prop in Payment.__mapper__.column_attrs}
 
 _SETTLE = """
 WITH settled AS (
@@ -151,7 +149,7 @@ async def settle_callback(
     ).mappings().first()  # fmt: skip
     if row is None:
         return None
-    payment = _payment(row)
+    payment = payment_from_row(row)
     log.info("payments.settled", payment_id=payment.id, status=status.value,
              source=ResultSource.CALLBACK)  # fmt: skip
     credit: CollectionEntry | None = None
@@ -187,7 +185,7 @@ async def _record(
         object_id=payment.id, data=data,
     )  # fmt: skip
     deliveries = delivery_rows(
-        event, data, _json(endpoints) or (),
+        event, data, json_value(endpoints) or (),
         callback_url=payment.callback_url, callback_dialect=payment.dialect,
     )  # fmt: skip
     params: list[Any] = list(event_row(event).values())
@@ -215,82 +213,14 @@ def _may_fail(credit: CollectionEntry) -> bool:
     )
 
 
-def _payment(row: Any) -> Payment:
+def payment_from_row(row: Any) -> Payment:
     """The settled payment as an object not in the session (as the ORM path's Core
     statements return it), from the UPDATE's RETURNING."""
-    values = {attr: row[column] for column, attr in _PAYMENT_ATTRIBUTES.items()}
-    values["metadata_"] = _json(values["metadata_"])
+    values = {attr: row[column] for column, attr in PAYMENT_ATTRIBUTES.items()}
+    values["metadata_"] = json_value(values["metadata_"])
     return Payment(**values)
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """JSON as the connection gives it: decoded by SQLAlchemy's codec, or still text."""
     return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-_ACCEPTED = """
-WITH accepted AS (
-    UPDATE payments SET
-        checkout_request_id = $2, merchant_request_id = $3, push_state = 'accepted',
-        -- A callback may have settled it already (it can beat the push response).
-        next_query_at = CASE WHEN status = 'pending' THEN $4::timestamp END,
-        updated_at = $5
-    WHERE id = $1
-    RETURNING *
-)"""
-# The Idempotency-Key's replay is stored in the same statement when the payment is still
-# pending, rendered from the payment as this process created it plus the UPDATE's values.
-_ACCEPTED_AND_REPLAY = (
-    _ACCEPTED  # noqa: S608 (two constants joined; every value is a bound parameter)
-    + """, replay AS (
-    UPDATE idempotency_keys SET state = 'done', response_status = $6, response_body = $7
-    WHERE account_id = $8 AND key = $9
-      AND EXISTS (SELECT 1 FROM accepted WHERE status = 'pending')
-)
-SELECT * FROM accepted"""
-)
-_ACCEPTED_ONLY = _ACCEPTED + "\nSELECT * FROM accepted"
-
-
-async def accept_push(
-    engine: AsyncEngine,
-    *,
-    payment: Payment,
-    accepted: StkPushAccepted,
-    query_after: float,
-    account_id: str,
-    key: str | None,
-) -> tuple[StoredResponse, bool]:
-    """Record Daraja's acceptance of the push and (with a key) the response to replay, as
-    one statement outside any transaction: a single statement commits atomically on its
-    own, which saves the BEGIN and COMMIT round trips of a transaction around it.
-
-    Returns the response (the payment as stored) and whether it is what the statement
-    stored for the key. It is not when the row was not as this process expected (a
-    callback settled it first): the caller then stores this response itself."""
-    now = utcnow()
-    expected = Payment(**{attr: getattr(payment, attr) for attr in _PAYMENT_ATTRIBUTES.values()})
-    expected.checkout_request_id = accepted.checkout_request_id
-    expected.merchant_request_id = accepted.merchant_request_id
-    expected.push_state = PushState.ACCEPTED.value
-    expected.next_query_at = now + timedelta(seconds=query_after)
-    expected.updated_at = now
-    replay = StoredResponse(201, PaymentOut.render(expected).model_dump())
-    params: list[Any] = [payment.id, accepted.checkout_request_id, accepted.merchant_request_id,
-                         expected.next_query_at, now]  # fmt: skip
-    if key is not None:
-        params += [replay.status_code, json.dumps(replay.body), account_id, key]
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(
-            _ACCEPTED_ONLY if key is None else _ACCEPTED_AND_REPLAY, *params
-        )
-    assert row is not None, payment.id
-    stored = _payment(row)
-    response = StoredResponse(201, PaymentOut.render(stored).model_dump())
-    return response, (
-        key is not None
-        and stored.status == PaymentStatus.PENDING.value
-        and response.body == replay.body
-    )
