@@ -128,8 +128,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     parameters_without_null(app)
     install_handlers(app)
-    # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
-    install_dashboard(app)
     v1_routers = (
         payments_router,
         webhooks_router,
@@ -150,6 +148,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(c2b_daraja_router)
     app.include_router(receipts_router)
     app.include_router(reversal_callbacks_router)
+    # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
+    # After the API and Daraja's callbacks: routes are matched in order, and those are
+    # the requests every payment makes (the paths do not overlap).
+    install_dashboard(app)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     for prefix, dialect in (
         ("/api/v2", create_payhero_app(runtime)),
