@@ -7,6 +7,7 @@ engine sends is counted (``before_cursor_execute``) against the request that sen
 POST /v1/payments or the Daraja callback — and grouped by verb and table, so a change to
 the hot paths shows up here as a number rather than as noise in a throughput run.
 BEGIN/COMMIT are not statements the engine sends through a cursor and are not counted.
+On PostgreSQL, statements sent on asyncpg directly are counted through its query logger.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.conftest import create_merchant
 from tests.support.pg_cluster import throwaway_cluster
 
 WARMUP = 40
+_TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 _request: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="other")
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
 
@@ -84,7 +86,24 @@ async def _count(settings: Settings, payments: int) -> Counter[tuple[str, str]]:
         if counting:
             counts[(_request.get(), _label(args[2]))] += 1
 
-    event.listen(app.state.runtime.engine.sync_engine, "before_cursor_execute", on_execute)
+    def on_driver_query(record: Any) -> None:
+        # Statements sent on asyncpg directly (payments/store.py), which SQLAlchemy's
+        # event does not see; SQLAlchemy's own go through prepared statements, which
+        # asyncpg does not log, so nothing is counted twice.
+        if (
+            counting
+            and record.query.split(None, 1)[0].rstrip(";").upper() not in _TRANSACTION_CONTROL
+        ):
+            counts[(_request.get(), _label(record.query))] += 1
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "add_query_logger"):
+            driver.add_query_logger(on_driver_query)
+
+    engine = app.state.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "connect", on_connect)
     transport = httpx.ASGITransport(app=_Tag(app))
     async with (
         app.router.lifespan_context(app),

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -30,6 +31,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
+from pesaswitch.kit.http import async_client
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import declare_problems, parameters_without_null
@@ -81,16 +83,15 @@ def build_runtime(settings: Settings) -> Runtime:
     if settings.embedded_simulator:
         simulator = Simulator(simulator_config(settings))
         transport = httpx.ASGITransport(app=simulator.app)
-    http = httpx.AsyncClient(
-        base_url=settings.effective_daraja_base_url,
-        timeout=settings.daraja_timeout,
-        transport=transport,
-        # Keep every connection the pool may open: with 20 kept of 100, pushes beyond 20 in
-        # flight (32 in the benchmark) closed their connection and the next opened a new one.
-        # One pool, not several small ones used in turn (httpx scans a pool's connections
-        # per request, encode/httpx#3215): tried, eight pools of 16 made Daraja's callbacks
-        # lag ~4 s behind the pushes in the 1 + 1 end-to-end run (bench/README.md).
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+    options: dict[str, Any] = {
+        "base_url": settings.effective_daraja_base_url, "timeout": settings.daraja_timeout,
+    }  # fmt: skip
+    http = (
+        httpx.AsyncClient(transport=transport, **options)
+        if transport is not None
+        # aiohttp's pool, not httpcore's, which scans its connections on every request
+        # (encode/httpx#3215): 2.0 ms of CPU per push at 32 in flight (kit/http.py).
+        else async_client(limits=httpx.Limits(max_connections=100), **options)
     )
     daraja = DarajaClients(
         http, DarajaApp(settings.daraja_consumer_key, settings.daraja_consumer_secret)
@@ -127,8 +128,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.state.runtime = runtime
     parameters_without_null(app)
     install_handlers(app)
-    # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
-    install_dashboard(app)
     v1_routers = (
         payments_router,
         webhooks_router,
@@ -149,6 +148,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(c2b_daraja_router)
     app.include_router(receipts_router)
     app.include_router(reversal_callbacks_router)
+    # Server-rendered pages; their errors render as HTML, the API's stay problem+json.
+    # After the API and Daraja's callbacks: routes are matched in order, and those are
+    # the requests every payment makes (the paths do not overlap).
+    install_dashboard(app)
     # Vendor dialects: same paths as the vendors, so only the base URL changes.
     for prefix, dialect in (
         ("/api/v2", create_payhero_app(runtime)),

@@ -212,6 +212,10 @@ def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def insert_ignoring_conflict(session: AsyncSession, model: type[Base], **values: Any) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when the row was inserted.
 

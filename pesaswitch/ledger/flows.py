@@ -19,6 +19,8 @@ reserved, or repeating a step with other amounts raises ``LedgerConflict``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +46,46 @@ def _nonzero(postings: list[tuple[LedgerAccount, int]]) -> list[tuple[LedgerAcco
     return [(account, amount) for account, amount in postings if amount != 0]
 
 
+@dataclass(frozen=True, slots=True)
+class CollectionEntry:
+    """A wallet collection's journal entry, ready to post: its natural key and postings."""
+
+    key: str
+    description: str
+    postings: list[tuple[LedgerAccount, int]]
+    reference: str
+    kind: str = EntryKind.COLLECTION.value
+
+
+async def collection_entry(
+    session: AsyncSession,
+    *,
+    payment_id: str,
+    account_id: str,
+    amount: int,
+    receipt: str | None,
+    shortcode: str,
+    currency: str = "KES",
+) -> CollectionEntry:
+    """What crediting a completed wallet collection posts, less the operator's fee."""
+    if amount <= 0:
+        raise ValidationFailed("A collection amount is positive")
+    policy = ledger_policy_of(session)
+    fee = policy.tariff.collection_fee(amount)
+    source = receipt or payment_id
+    key = f"collection:{source}"
+    wallet, _hold, fees, settlement = await entry_accounts(
+        session, account_id=account_id, currency=currency, shortcode=shortcode,
+        shard=shard_for(key, policy.shards),
+    )  # fmt: skip
+    return CollectionEntry(
+        key=key,
+        description=f"M-Pesa collection {source} for {payment_id}: {amount}, fee {fee}",
+        postings=_nonzero([(settlement, -amount), (wallet, amount - fee), (fees, fee)]),
+        reference=payment_id,
+    )
+
+
 async def credit_collection(
     session: AsyncSession,
     *,
@@ -55,24 +97,14 @@ async def credit_collection(
     currency: str = "KES",
 ) -> JournalEntry | None:
     """Credit a completed wallet collection, less the operator's fee; once per receipt."""
-    if amount <= 0:
-        raise ValidationFailed("A collection amount is positive")
-    policy = ledger_policy_of(session)
-    fee = policy.tariff.collection_fee(amount)
-    source = receipt or payment_id
-    key = f"collection:{source}"
-    wallet, _hold, fees, settlement = await entry_accounts(
-        session, account_id=account_id, currency=currency, shortcode=shortcode,
-        shard=shard_for(key, policy.shards),
+    entry = await collection_entry(
+        session, payment_id=payment_id, account_id=account_id, amount=amount, receipt=receipt,
+        shortcode=shortcode, currency=currency,
     )  # fmt: skip
     return await post_entry(
-        session,
-        key=key,
-        kind=EntryKind.COLLECTION.value,
-        description=f"M-Pesa collection {source} for {payment_id}: {amount}, fee {fee}",
-        postings=_nonzero([(settlement, -amount), (wallet, amount - fee), (fees, fee)]),
-        reference=payment_id,
-    )
+        session, key=entry.key, kind=entry.kind, description=entry.description,
+        postings=entry.postings, reference=entry.reference,
+    )  # fmt: skip
 
 
 async def credit_payment(

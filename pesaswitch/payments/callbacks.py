@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkResult
+from pesaswitch.db import is_postgresql
 from pesaswitch.kit.clock import utcnow
+from pesaswitch.payments import store
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.service import (
     Applied,
@@ -78,6 +80,14 @@ async def apply_callback(
     None (nothing stored) when no payment has that token."""
     status = PaymentStatus(result.outcome.value)
     assert status.is_final, "only final results are applied"
+    if is_postgresql(session):
+        settled_now = await store.settle_callback(
+            session, token=token, result=result, body=body, source_ip=source_ip
+        )
+        if settled_now is not None:
+            return settled_now
+        return await _apply_to_row(session, token=token, result=result, body=body,
+                                   source_ip=source_ip)  # fmt: skip
     check_amount = status is PaymentStatus.COMPLETED and result.amount is not None
     statement = _settle_statement(
         result.checkout_request_id is not None, result.merchant_request_id is not None,
@@ -94,17 +104,24 @@ async def apply_callback(
         )
     ).first()  # fmt: skip
     if row is None:
-        payment = await find_by_callback_token(session, token=token)
-        if payment is None:
-            return None
-        applied = await apply_result(
-            session, payment=payment, result=result, source=ResultSource.CALLBACK
-        )
-        await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
-                             outcome=applied.outcome.value)  # fmt: skip
-        return applied
+        return await _apply_to_row(session, token=token, result=result, body=body,
+                                   source_ip=source_ip)  # fmt: skip
     payment, kind = row._tuple()
     await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
                          outcome=Applied.APPLIED.value)  # fmt: skip
     await settled(session, payment, status, ResultSource.CALLBACK, values["finalized_at"], kind)
     return ApplyResult(Applied.APPLIED, payment)
+
+
+async def _apply_to_row(
+    session: AsyncSession, *, token: str, result: StkResult, body: str, source_ip: str | None
+) -> ApplyResult | None:
+    """A callback the settling UPDATE did not match, decided on the payment as read."""
+    payment = await find_by_callback_token(session, token=token)
+    if payment is None:
+        return None
+    applied = await apply_result(session, payment=payment, result=result,
+                                 source=ResultSource.CALLBACK)  # fmt: skip
+    await store_callback(session, payment_id=payment.id, body=body, source_ip=source_ip,
+                         outcome=applied.outcome.value)  # fmt: skip
+    return applied

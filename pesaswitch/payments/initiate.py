@@ -16,6 +16,7 @@ import structlog
 from pesaswitch.accounts.models import Environment
 from pesaswitch.accounts.service import AuthContext, resolve_channel
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaTechnicalError
+from pesaswitch.daraja.wire import StkPushRequest
 from pesaswitch.db import transaction
 from pesaswitch.errors import (
     AmountOutOfRange,
@@ -24,9 +25,9 @@ from pesaswitch.errors import (
     PesaswitchError,
 )
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.kit.ids import new_id
+from pesaswitch.kit.ids import is_row_id, new_id
 from pesaswitch.kit.phones import normalize_mpesa_phone
-from pesaswitch.payments import push, service
+from pesaswitch.payments import push, service, store_push
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentCreate, PaymentOut
 from pesaswitch.protection import idempotency, stk
@@ -97,11 +98,84 @@ async def initiate_payment(
             must_resolve=not allow_private,
         )
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-    settings = runtime.settings
 
     # Known before the claim, so the claim row names its payment from the start (both
     # commit together) and no second UPDATE is needed to attach it.
     payment_id = new_id("pay")
+    request_fingerprint = idempotency.fingerprint(METHOD_PATH, data.model_dump())
+    created = await _create_in_one_statement(
+        runtime, auth=auth, data=data, phone=phone, dialect=dialect, payment_id=payment_id,
+        key=key, request_fingerprint=request_fingerprint, credential_id=credential_id,
+    )  # fmt: skip
+    if created is not None:
+        payment, shortcode_auth, request = created
+    else:
+        prepared = await _create(
+            runtime, auth=auth, data=data, phone=phone, dialect=dialect, payment_id=payment_id,
+            key=key, request_fingerprint=request_fingerprint, credential_id=credential_id,
+        )  # fmt: skip
+        if isinstance(prepared, StoredResponse):
+            return prepared
+        payment, shortcode_auth, request = prepared
+    return await _push(runtime, auth=auth, key=key, payment=payment,
+                       shortcode_auth=shortcode_auth, request=request)  # fmt: skip
+
+
+_Prepared = tuple[Payment, push.ShortcodeAuth, StkPushRequest]
+
+
+async def _create_in_one_statement(
+    runtime: Runtime,
+    *,
+    auth: AuthContext,
+    data: PaymentCreate,
+    phone: str,
+    dialect: str,
+    payment_id: str,
+    key: str | None,
+    request_fingerprint: str,
+    credential_id: int | None,
+) -> _Prepared | None:
+    """PostgreSQL's usual case (``store_push.create_payment``); None for the general path."""
+    if runtime.engine.dialect.name != "postgresql" or credential_id is not None:
+        return None
+    if data.channel_id is not None and not is_row_id(data.channel_id):
+        return None
+    settings = runtime.settings
+    values = service.pending_payment_values(
+        account_id=auth.account_id, channel_id=None, data=data, phone=phone, dialect=dialect,
+        payment_id=payment_id,
+    )  # fmt: skip
+    created = await store_push.create_payment(
+        runtime.engine, values=values, channel_id=data.channel_id,
+        protection=settings.stk_protection, key=key, method_path=METHOD_PATH,
+        fingerprint=request_fingerprint,
+    )  # fmt: skip
+    if created is None:
+        return None
+    # A session only for a channel with its own credential, which is read and decrypted.
+    async with runtime.sessionmaker() as session:
+        shortcode_auth = await push.shortcode_auth(session, settings, created.channel)
+    request = push.stk_request(
+        settings=settings, channel=created.channel, auth=shortcode_auth, payment=created.payment
+    )
+    return created.payment, shortcode_auth, request
+
+
+async def _create(
+    runtime: Runtime,
+    *,
+    auth: AuthContext,
+    data: PaymentCreate,
+    phone: str,
+    dialect: str,
+    payment_id: str,
+    key: str | None,
+    request_fingerprint: str,
+    credential_id: int | None,
+) -> _Prepared | StoredResponse:
+    """Step 1 through the ORM: the claim, the checks and the pending payment, committed."""
+    settings = runtime.settings
     async with transaction(runtime.sessionmaker) as session:
         if key is not None:
             earlier = await idempotency.claim(
@@ -109,7 +183,7 @@ async def initiate_payment(
                 account_id=auth.account_id,
                 key=key,
                 method_path=METHOD_PATH,
-                request_fingerprint=idempotency.fingerprint(METHOD_PATH, data.model_dump()),
+                request_fingerprint=request_fingerprint,
                 lock_seconds=settings.idempotency_lock_seconds,
                 resource_id=payment_id,
             )
@@ -133,7 +207,20 @@ async def initiate_payment(
         request = push.stk_request(
             settings=settings, channel=channel, auth=shortcode_auth, payment=payment
         )
+    return payment, shortcode_auth, request
 
+
+async def _push(
+    runtime: Runtime,
+    *,
+    auth: AuthContext,
+    key: str | None,
+    payment: Payment,
+    shortcode_auth: push.ShortcodeAuth,
+    request: StkPushRequest,
+) -> StoredResponse:
+    """Steps 2 and 3: the STK Push with no transaction open, then what Daraja said."""
+    settings = runtime.settings
     client = runtime.daraja.for_app(shortcode_auth.app)
     error: PesaswitchError | None = None
     try:
@@ -173,6 +260,17 @@ async def initiate_payment(
                 )
             return await _finish(session, auth, key, payment, error)
 
+    if runtime.engine.dialect.name == "postgresql":
+        response, replay_stored = await store_push.accept_push(
+            runtime.engine, payment=payment, accepted=accepted,
+            query_after=settings.reconcile_after, account_id=auth.account_id, key=key,
+        )  # fmt: skip
+        if key is not None and not replay_stored:
+            async with transaction(runtime.sessionmaker) as session:
+                await idempotency.complete(
+                    session, account_id=auth.account_id, key=key, response=response
+                )
+        return response
     async with transaction(runtime.sessionmaker) as session:
         payment = await service.record_push_accepted(
             session, payment_id=payment.id, accepted=accepted,

@@ -76,6 +76,29 @@ class ApplyResult:
     payment: Payment
 
 
+def pending_payment_values(
+    *,
+    account_id: str,
+    channel_id: int | None,
+    data: PaymentCreate,
+    phone: str,
+    dialect: str = "native",
+    payment_id: str | None = None,
+) -> dict[str, Any]:
+    """Every column of a new pending payment, by attribute name (``metadata_``)."""
+    now = utcnow()
+    return {
+        "id": payment_id or new_id("pay"), "account_id": account_id, "channel_id": channel_id,
+        "amount": data.amount, "currency": "KES", "phone": phone, "reference": new_reference(),
+        "external_reference": data.reference, "description": data.description,
+        "customer_name": data.customer_name, "callback_url": data.callback_url,
+        "metadata_": data.metadata, "dialect": dialect, "source": "stk",
+        "status": PaymentStatus.PENDING.value, "push_state": PushState.SENDING.value,
+        "callback_token": new_token(24), "query_attempts": 0, "created_at": now,
+        "updated_at": now,
+    }  # fmt: skip
+
+
 async def create_pending_payment(
     session: AsyncSession,
     *,
@@ -88,16 +111,10 @@ async def create_pending_payment(
 ) -> Payment:
     """Insert the payment; the returned object is not in the session (nothing reads it
     back through the ORM, and a Core INSERT skips the unit of work's flush)."""
-    now = utcnow()
-    values: dict[str, Any] = {
-        "id": payment_id or new_id("pay"), "account_id": account_id, "channel_id": channel.id,
-        "amount": data.amount, "currency": "KES", "phone": phone, "reference": new_reference(),
-        "external_reference": data.reference, "description": data.description,
-        "customer_name": data.customer_name, "callback_url": data.callback_url,
-        "metadata_": data.metadata, "dialect": dialect, "status": PaymentStatus.PENDING.value,
-        "push_state": PushState.SENDING.value, "callback_token": new_token(24),
-        "query_attempts": 0, "created_at": now, "updated_at": now,
-    }  # fmt: skip
+    values = pending_payment_values(
+        account_id=account_id, channel_id=channel.id, data=data, phone=phone, dialect=dialect,
+        payment_id=payment_id,
+    )  # fmt: skip
     payment = Payment(**values)
     # The table's column is "metadata" (``metadata_`` on the entity).
     values["metadata"] = values.pop("metadata_")

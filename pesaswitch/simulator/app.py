@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.kit import crypto
+from pesaswitch.kit.http import async_client
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.c2b import C2BSimulator
@@ -131,7 +132,7 @@ class Simulator:
     @property
     def callback_http(self) -> httpx.AsyncClient:
         if self._callback_http is None:
-            self._callback_http = httpx.AsyncClient(timeout=10.0)
+            self._callback_http = async_client(timeout=10.0)
         return self._callback_http
 
     async def aclose(self) -> None:

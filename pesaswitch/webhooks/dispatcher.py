@@ -27,6 +27,7 @@ from pesaswitch.db import is_sqlite, transaction
 from pesaswitch.errors import log_tick_failure
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
+from pesaswitch.kit.http import async_client
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks import formats, service, signing
 from pesaswitch.webhooks.models import (
@@ -248,7 +249,7 @@ class Dispatcher:
     def __init__(self, runtime: Runtime, http: httpx.AsyncClient | None = None) -> None:
         self.runtime = runtime
         settings = runtime.settings
-        self.http = http or httpx.AsyncClient(
+        self.http = http or async_client(
             timeout=settings.webhook_timeout,
             follow_redirects=False,
             limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),

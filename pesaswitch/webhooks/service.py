@@ -4,6 +4,7 @@ outbox transactional: the state change and its notifications commit or vanish to
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -41,12 +42,12 @@ _ENDPOINTS: Select[_EndpointRow] = select(
     WebhookEndpoint.enabled,
     WebhookEndpoint.deleted_at.is_(None),
 )
-_EVENT_COLUMNS = ("id", "account_id", "type", "object_id", "payload", "created_at")
+EVENT_COLUMNS = ("id", "account_id", "type", "object_id", "payload", "created_at")
 # On PostgreSQL the event's INSERT rides in the same statement as a data-modifying CTE:
 # one round trip for both, and PostgreSQL runs a WITH's INSERT exactly once whether or
 # not the query reads it. SQLite has no INSERT in a WITH, and no round trip to save.
 _EVENT_AND_ENDPOINTS: Select[_EndpointRow] = _ENDPOINTS.add_cte(
-    _INSERT_EVENT.values({name: bindparam(f"e_{name}") for name in _EVENT_COLUMNS}).cte("new_event")
+    _INSERT_EVENT.values({name: bindparam(f"e_{name}") for name in EVENT_COLUMNS}).cte("new_event")
 )
 
 # A rotated-out secret keeps signing alongside the new one for a day (as Stripe does).
@@ -70,18 +71,8 @@ async def record_event(
     statements themselves. On PostgreSQL the event's INSERT and the SELECT are one
     statement. The returned event is not in the session.
     """
-    now = utcnow()
-    event_id = new_id("evt")
-    payload = json.dumps(
-        {"id": event_id, "type": event_type.value, "created_at": isoformat(now), "data": data},
-        separators=(",", ":"),
-    )
-    event = Event(
-        id=event_id, account_id=account_id, type=event_type.value, object_id=object_id,
-        payload=payload, created_at=now,
-    )  # fmt: skip
-    row = {"id": event.id, "account_id": account_id, "type": event.type, "object_id": object_id,
-           "payload": event.payload, "created_at": now}  # fmt: skip
+    event = new_event(account_id=account_id, event_type=event_type, object_id=object_id, data=data)
+    row = event_row(event)
     together = session.get_bind().dialect.name == "postgresql"
     if together:
         params = {f"e_{name}": value for name, value in row.items()}
@@ -90,21 +81,58 @@ async def record_event(
         )
     else:
         endpoints = await session.execute(_ENDPOINTS, {"account_id": account_id})
-    deliveries = [
-        _delivery_row(event, url, endpoint_id, formats.render_for_endpoint(style, event.type, data))
-        for endpoint_id, url, style, event_types in endpoints.tuples()
-        if event_types is None or event.type in event_types
-    ]
-    if callback_url:
-        body = formats.render_callback(callback_dialect, event_type.value, data)
-        delivery = _delivery_row(event, callback_url, None, body)
-        delivery["format"] = None if body is None else callback_dialect
-        deliveries.append(delivery)
+    deliveries = delivery_rows(
+        event, data, endpoints.tuples(), callback_url=callback_url,
+        callback_dialect=callback_dialect,
+    )  # fmt: skip
     if not together:
         await session.execute(_INSERT_EVENT, row)
     if deliveries:
         await session.execute(_INSERT_DELIVERY, deliveries)
     return event
+
+
+def new_event(
+    *, account_id: str, event_type: EventType, object_id: str, data: dict[str, Any]
+) -> Event:
+    """The event as it is stored: its payload is the JSON every destination signs."""
+    now = utcnow()
+    event_id = new_id("evt")
+    payload = json.dumps(
+        {"id": event_id, "type": event_type.value, "created_at": isoformat(now), "data": data},
+        separators=(",", ":"),
+    )
+    return Event(
+        id=event_id, account_id=account_id, type=event_type.value, object_id=object_id,
+        payload=payload, created_at=now,
+    )  # fmt: skip
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in EVENT_COLUMNS}
+
+
+def delivery_rows(
+    event: Event,
+    data: dict[str, Any],
+    endpoints: Iterable[Sequence[Any]],
+    *,
+    callback_url: str | None,
+    callback_dialect: str,
+) -> list[dict[str, Any]]:
+    """One outbox row per destination: each live endpoint (id, url, style, event types)
+    subscribed to the event, and the payment's own callback URL in its dialect."""
+    deliveries = [
+        _delivery_row(event, url, endpoint_id, formats.render_for_endpoint(style, event.type, data))
+        for endpoint_id, url, style, event_types in endpoints
+        if event_types is None or event.type in event_types
+    ]
+    if callback_url:
+        body = formats.render_callback(callback_dialect, event.type, data)
+        delivery = _delivery_row(event, callback_url, None, body)
+        delivery["format"] = None if body is None else callback_dialect
+        deliveries.append(delivery)
+    return deliveries
 
 
 def _delivery_row(
