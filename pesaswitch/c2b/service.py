@@ -8,7 +8,6 @@ confirmation — or the sweep finding one already confirmed — changes nothing.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,6 +28,7 @@ from pesaswitch.db import insert_ignoring_conflict
 from pesaswitch.errors import Conflict, NotFound, ValidationFailed
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import is_row_id, new_id, new_reference, new_token
+from pesaswitch.kit.patterns import UnsafePattern, full_match
 from pesaswitch.ledger.flows import credit_payment
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.schemas import PaymentOut
@@ -188,10 +188,16 @@ def rule_verdict(registration: C2BRegistration, notice: C2BNotice) -> Validation
         return ValidationCode.INVALID_AMOUNT
     if registration.max_amount is not None and notice.amount > registration.max_amount:
         return ValidationCode.INVALID_AMOUNT
-    if registration.account_pattern and not re.fullmatch(
-        registration.account_pattern, notice.bill_ref
-    ):
-        return ValidationCode.INVALID_ACCOUNT
+    if registration.account_pattern:
+        try:
+            matches = full_match(registration.account_pattern, notice.bill_ref)
+        except UnsafePattern:
+            # Saved before patterns were checked with RE2, and RE2 cannot run it: Python's
+            # re never runs a merchant's pattern, so the rule cannot decide.
+            log.warning("c2b.validation.pattern_unusable", channel_id=registration.channel_id)
+            return fallback_verdict(registration)
+        if not matches:
+            return ValidationCode.INVALID_ACCOUNT
     return ValidationCode.ACCEPTED
 
 
