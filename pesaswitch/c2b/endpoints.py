@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.accounts.models import Environment
-from pesaswitch.c2b import flows, service
+from pesaswitch.c2b import confirmations, flows, service
 from pesaswitch.c2b.models import NotificationKind
 from pesaswitch.c2b.schemas import C2BSettingsIn, C2BSettingsOut, C2BSweepOut
 from pesaswitch.c2b.validation import decide
@@ -119,7 +119,7 @@ async def confirmation(token: str, request: Request, runtime: RuntimeDep) -> JSO
                       source_ip=source_ip)  # fmt: skip
         return JSONResponse(confirmation_refusal(ValidationCode.INVALID_SHORTCODE), 400)
     async with transaction(runtime.sessionmaker) as session:
-        outcome = await service.record_confirmation(
+        outcome = await confirmations.record_confirmation(
             session, registration=registration, notice=notice, source="confirmation"
         )
         await service.record_notification(
@@ -147,7 +147,7 @@ async def status_result(token: str, request: Request, runtime: RuntimeDep) -> JS
     async with transaction(runtime.sessionmaker) as session:
         outcome = "not_found"
         if notice is not None:
-            outcome = await service.record_confirmation(
+            outcome = await confirmations.record_confirmation(
                 session, registration=registration, notice=notice, source="status"
             )
         await service.record_notification(

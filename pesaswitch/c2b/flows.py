@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Channel
-from pesaswitch.c2b import service
+from pesaswitch.c2b import confirmations, service
 from pesaswitch.c2b.models import C2BRegistration, C2BTransaction, DefaultAction
 from pesaswitch.c2b.schemas import C2BSettingsIn
 from pesaswitch.daraja.b2c import TransactionStatusRequest
@@ -149,7 +149,7 @@ async def sweep_channel(runtime: Runtime, *, account_id: str, channel_id: int) -
                 msisdn=_masked(row.msisdn), first_name=row.sender.split(" ")[0] if row.sender
                 else "", middle_name="", last_name="", org_balance="",
             )  # fmt: skip
-            outcome = await service.record_confirmation(
+            outcome = await confirmations.record_confirmation(
                 session, registration=registration, notice=notice, source="sweep"
             )
             if outcome == "applied":
