@@ -185,6 +185,8 @@ async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) ->
     response_model=C2BSettingsOut,
     responses=problem_responses(409),
     summary="Set a channel's C2B validation rules",
+    description="On the gateway's own paybill (a wallet channel) only after the operator "
+    "has given its C2B to this channel: else 403 `c2b_shared_shortcode`.",
 )
 async def put_settings(
     channel_id: int, data: C2BSettingsIn, runtime: RuntimeDep, auth: WriteAuth
@@ -201,8 +203,9 @@ async def put_settings(
             session, account_id=auth.account_id, channel_id=channel_id
         )
         row = await service.configure(
-            session, channel=channel, data=data, gateway_shortcode=settings.daraja_shortcode
-        )
+            session, channel=channel, data=data, gateway_shortcode=settings.daraja_shortcode,
+            reserved=(settings.daraja_b2c_shortcode,),
+        )  # fmt: skip
         return C2BSettingsOut.render(row)
 
 
@@ -211,6 +214,8 @@ async def put_settings(
     response_model=C2BSettingsOut,
     responses=problem_responses(409, 503),
     summary="Register the channel's C2B URLs with Daraja",
+    description="On the gateway's own paybill (a wallet channel) only after the operator "
+    "has given its C2B to this channel: else 403 `c2b_shared_shortcode`.",
 )
 async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSettingsOut:
     row = await flows.register_channel(runtime, account_id=auth.account_id, channel_id=channel_id)

@@ -3,6 +3,8 @@ verdict of a validation (what a confirmation records: ``confirmations.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +18,7 @@ from pesaswitch.c2b.models import (
 )
 from pesaswitch.c2b.schemas import C2BSettingsIn
 from pesaswitch.daraja.c2b import C2BNotice, ValidationCode
-from pesaswitch.errors import Conflict, NotFound, ValidationFailed
+from pesaswitch.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import is_row_id, new_token
 from pesaswitch.kit.patterns import UnsafePattern, full_match
@@ -37,6 +39,11 @@ class C2BUnsupportedChannel(ValidationFailed):
 class C2BShortcodeTaken(Conflict):
     code = "c2b_shortcode_taken"
     title = "Another channel holds this shortcode's C2B URLs"
+
+
+class C2BSharedShortcode(PermissionDenied):
+    code = "c2b_shared_shortcode"
+    title = "The gateway's own shortcode is given to an account by the operator"
 
 
 class C2BInvalidRange(ValidationFailed):
@@ -74,9 +81,22 @@ async def get_registration(
 
 
 async def configure(
-    session: AsyncSession, *, channel: Channel, data: C2BSettingsIn, gateway_shortcode: str
+    session: AsyncSession,
+    *,
+    channel: Channel,
+    data: C2BSettingsIn,
+    gateway_shortcode: str,
+    reserved: Collection[str] = (),
+    operator: bool = False,
 ) -> C2BRegistration:
-    """Create or replace the channel's C2B rules; the token is made once and kept."""
+    """Create or replace the channel's C2B rules; the token is made once and kept.
+
+    The gateway's own shortcodes (``gateway_shortcode``, its paybill where every wallet
+    payment lands, and ``reserved``, e.g. its B2C shortcode) are the operator's: only an
+    ``operator`` (dashboard staff, the CLI) gives one to a channel. Whoever holds a
+    shortcode's registration receives every C2B payment to it, so a merchant's key that
+    could take one would take other merchants' money. The channel it was given to then
+    manages its rules like any other channel's."""
     if (
         data.min_amount is not None
         and data.max_amount is not None
@@ -84,6 +104,17 @@ async def configure(
     ):
         raise C2BInvalidRange(f"min_amount {data.min_amount} > max_amount {data.max_amount}")
     shortcode = shortcode_for(channel, gateway_shortcode=gateway_shortcode)
+    if (shortcode == gateway_shortcode or shortcode in reserved) and not operator:
+        given = await session.scalar(
+            select(C2BRegistration.channel_id).where(
+                C2BRegistration.channel_id == channel.id, C2BRegistration.shortcode == shortcode
+            )
+        )
+        if given is None:
+            raise C2BSharedShortcode(
+                f"Shortcode {shortcode} is the gateway's own: the operator gives its C2B to "
+                "an account (dashboard staff, or `pesaswitch c2b assign CHANNEL`)"
+            )
     holder = await session.scalar(
         select(C2BRegistration).where(C2BRegistration.shortcode == shortcode)
     )
