@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from pesaswitch.errors import InvalidPhone, UnsupportedNetwork
+from pesaswitch.kit.crypto import secrets_equal
 
 
 def _ranges(*spans: tuple[int, int]) -> frozenset[str]:
@@ -107,7 +108,7 @@ def payer_could_be(shown: str, phone: str) -> bool:
     if not text:
         return True
     if _HASHED.match(text):
-        return text.lower() == hashlib.sha256(phone.encode()).hexdigest()
+        return secrets_equal(text.lower(), hashlib.sha256(phone.encode()).hexdigest())
     masked = _MASKED.match(text)
     if masked:
         return phone.startswith(masked.group(1)) and phone.endswith(masked.group(2))
