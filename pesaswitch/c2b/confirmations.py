@@ -46,8 +46,11 @@ from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
 
-# How far back a C2B confirmation may be the echo of an STK payment.
-STK_ECHO_WINDOW = timedelta(days=1)
+# How far back a C2B confirmation may be the echo of an STK payment: longer than the
+# sweep's window (Pull Transactions, at most 48 hours), so that an echo only the sweep
+# finds still finds its push. Candidates are few whatever the window: a push's own
+# callback usually gives it its receipt, which takes it out of the match.
+STK_ECHO_WINDOW = timedelta(hours=72)
 # STK payments of one amount on one channel considered per confirmation, newest first.
 ECHO_CANDIDATES = 50
 
