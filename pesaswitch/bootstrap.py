@@ -5,7 +5,8 @@ It prints the account's keys once, with a ready curl command, the PayHero-style
 shell ``export`` lines to ``sandbox.env`` (mode 0600) beside the SQLite database
 (``var/sandbox.env`` with the defaults; ``./var/sandbox.env`` on PostgreSQL), so the
 README's walkthrough can ``source`` them instead of asking the reader to paste keys.
-Only sandbox accounts are ever created here.
+Only sandbox accounts are ever created here; with the simulator, the account holds the
+(simulated) gateway paybill's C2B settings, as the operator would give them (docs/c2b.md).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, Environment
+from pesaswitch.c2b import service as c2b_service
+from pesaswitch.c2b.schemas import C2BSettingsIn
 from pesaswitch.compat.common import basic_credentials
-from pesaswitch.config import Settings
+from pesaswitch.config import DarajaMode, Settings
 from pesaswitch.dashboard import users
 from pesaswitch.kit.commands import in_transaction
 from pesaswitch.kit.ids import new_token
@@ -86,6 +89,14 @@ def bootstrap_sandbox(settings: Settings) -> None:
             session, secret_key=settings.secret_key, name="Sandbox merchant",
             environment=Environment.SANDBOX,
         )  # fmt: skip
+        if settings.daraja_mode is DarajaMode.SIMULATOR:
+            # On a gateway of its own with the simulator, the sandbox account is the
+            # operator's: it holds the (simulated) paybill's C2B, as docs/c2b.md shows.
+            await c2b_service.configure(
+                session, channel=new.default_channel, data=C2BSettingsIn(),
+                gateway_shortcode=settings.daraja_shortcode,
+                reserved=(settings.daraja_b2c_shortcode,), operator=True,
+            )  # fmt: skip
         password = new_token(12)
         await users.create_user(
             session, email=BOOTSTRAP_EMAIL, password=password, account_id=new.account.id

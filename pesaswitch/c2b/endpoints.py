@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.dependencies import ReadAuth, WriteAuth
 from pesaswitch.accounts.models import Environment
-from pesaswitch.c2b import flows, service
+from pesaswitch.c2b import confirmations, flows, service
 from pesaswitch.c2b.models import NotificationKind
 from pesaswitch.c2b.schemas import C2BSettingsIn, C2BSettingsOut, C2BSweepOut
 from pesaswitch.c2b.validation import decide
@@ -119,7 +119,7 @@ async def confirmation(token: str, request: Request, runtime: RuntimeDep) -> JSO
                       source_ip=source_ip)  # fmt: skip
         return JSONResponse(confirmation_refusal(ValidationCode.INVALID_SHORTCODE), 400)
     async with transaction(runtime.sessionmaker) as session:
-        outcome = await service.record_confirmation(
+        outcome = await confirmations.record_confirmation(
             session, registration=registration, notice=notice, source="confirmation"
         )
         await service.record_notification(
@@ -147,7 +147,7 @@ async def status_result(token: str, request: Request, runtime: RuntimeDep) -> JS
     async with transaction(runtime.sessionmaker) as session:
         outcome = "not_found"
         if notice is not None:
-            outcome = await service.record_confirmation(
+            outcome = await confirmations.record_confirmation(
                 session, registration=registration, notice=notice, source="status"
             )
         await service.record_notification(
@@ -185,6 +185,8 @@ async def read_settings(channel_id: int, runtime: RuntimeDep, auth: ReadAuth) ->
     response_model=C2BSettingsOut,
     responses=problem_responses(409),
     summary="Set a channel's C2B validation rules",
+    description="On the gateway's own paybill (a wallet channel) only after the operator "
+    "has given its C2B to this channel: else 403 `c2b_shared_shortcode`.",
 )
 async def put_settings(
     channel_id: int, data: C2BSettingsIn, runtime: RuntimeDep, auth: WriteAuth
@@ -201,8 +203,9 @@ async def put_settings(
             session, account_id=auth.account_id, channel_id=channel_id
         )
         row = await service.configure(
-            session, channel=channel, data=data, gateway_shortcode=settings.daraja_shortcode
-        )
+            session, channel=channel, data=data, gateway_shortcode=settings.daraja_shortcode,
+            reserved=(settings.daraja_b2c_shortcode,),
+        )  # fmt: skip
         return C2BSettingsOut.render(row)
 
 
@@ -211,6 +214,8 @@ async def put_settings(
     response_model=C2BSettingsOut,
     responses=problem_responses(409, 503),
     summary="Register the channel's C2B URLs with Daraja",
+    description="On the gateway's own paybill (a wallet channel) only after the operator "
+    "has given its C2B to this channel: else 403 `c2b_shared_shortcode`.",
 )
 async def register(channel_id: int, runtime: RuntimeDep, auth: WriteAuth) -> C2BSettingsOut:
     row = await flows.register_channel(runtime, account_id=auth.account_id, channel_id=channel_id)

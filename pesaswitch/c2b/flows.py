@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Channel
-from pesaswitch.c2b import service
+from pesaswitch.c2b import confirmations, service
 from pesaswitch.c2b.models import C2BRegistration, C2BTransaction, DefaultAction
 from pesaswitch.c2b.schemas import C2BSettingsIn
 from pesaswitch.daraja.b2c import TransactionStatusRequest
@@ -60,10 +60,11 @@ def _daraja_problem(exc: DarajaError) -> Exception:
 
 
 async def register_channel(
-    runtime: Runtime, *, account_id: str, channel_id: int
+    runtime: Runtime, *, account_id: str, channel_id: int, operator: bool = False
 ) -> C2BRegistration:
     """Register the channel's confirmation and validation URLs with Daraja (creating the
-    channel's C2B settings with defaults when it has none)."""
+    channel's C2B settings with defaults when it has none; on one of the gateway's own
+    shortcodes only an ``operator`` may, ``service.configure``)."""
     settings = runtime.settings
     async with transaction(runtime.sessionmaker) as session:
         # The account's active channel, as for its settings (any id: 'not found').
@@ -75,6 +76,7 @@ async def register_channel(
             registration = await service.configure(
                 session, channel=channel, data=C2BSettingsIn(),
                 gateway_shortcode=settings.daraja_shortcode,
+                reserved=(settings.daraja_b2c_shortcode,), operator=operator,
             )  # fmt: skip
         auth = await shortcode_auth(session, settings, channel)
         confirmation_url, validation_url = urls_for(runtime, registration)
@@ -149,7 +151,7 @@ async def sweep_channel(runtime: Runtime, *, account_id: str, channel_id: int) -
                 msisdn=_masked(row.msisdn), first_name=row.sender.split(" ")[0] if row.sender
                 else "", middle_name="", last_name="", org_balance="",
             )  # fmt: skip
-            outcome = await service.record_confirmation(
+            outcome = await confirmations.record_confirmation(
                 session, registration=registration, notice=notice, source="sweep"
             )
             if outcome == "applied":

@@ -54,7 +54,11 @@ class C2BTransaction(Base):
     duplicated, replayed or racing confirmation change nothing."""
 
     __tablename__ = "c2b_transactions"
-    __table_args__ = (Index("ix_c2b_transactions_account", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_c2b_transactions_account", "account_id", "created_at"),
+        # An STK payment's echo, looked up by the payment (payments/receipts.py).
+        Index("ix_c2b_transactions_payment", "payment_id"),
+    )
 
     trans_id: Mapped[str] = mapped_column(String(20), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))

@@ -31,11 +31,9 @@ from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.push import shortcode_auth
-from pesaswitch.payments.schemas import PaymentOut
+from pesaswitch.payments.receipts import record_late_receipt
 from pesaswitch.payouts.initiate import initiator
 from pesaswitch.runtime import Runtime, RuntimeDep
-from pesaswitch.webhooks.models import EventType
-from pesaswitch.webhooks.service import record_event
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +63,7 @@ async def claim_due(runtime: Runtime) -> list[str]:
                 .where(
                     Payment.status == PaymentStatus.COMPLETED.value,
                     Payment.mpesa_receipt.is_(None),
+                    Payment.duplicate_of.is_(None),  # its receipt is the other payment's
                     Payment.source == "stk",
                     Payment.checkout_request_id.is_not(None),
                     or_(
@@ -163,27 +162,12 @@ async def receipt_result(token: str, request: Request, runtime: RuntimeDep) -> J
         if taken is not None and taken != payment.id:
             log.warning("receipts.taken", payment_id=payment.id, other=taken)
             return JSONResponse(ACCEPTED)
-        now = utcnow()
-        updated = await session.scalar(
-            update(Payment)
-            .where(
-                Payment.id == payment.id,
-                Payment.status == PaymentStatus.COMPLETED.value,
-                Payment.mpesa_receipt.is_(None),
-            )
-            .values(mpesa_receipt=result.receipt, updated_at=now)
-            .returning(Payment),
-            execution_options={"populate_existing": True, "synchronize_session": False},
-        )
+        updated = await record_late_receipt(session, payment_id=payment.id, receipt=result.receipt)
         await session.execute(
-            update(ReceiptQuery).where(ReceiptQuery.payment_id == payment.id).values(done_at=now)
-        )
+            update(ReceiptQuery).where(ReceiptQuery.payment_id == payment.id)
+            .values(done_at=utcnow())
+        )  # fmt: skip
         if updated is not None:
-            await record_event(
-                session, account_id=updated.account_id, event_type=EventType.PAYMENT_UPDATED,
-                object_id=updated.id, data=PaymentOut.render(updated).model_dump(mode="json"),
-                callback_url=updated.callback_url, callback_dialect=updated.dialect,
-            )  # fmt: skip
             log.info("receipts.recorded", payment_id=updated.id)
     return JSONResponse(ACCEPTED)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -10,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_
 
 from pesaswitch.c2b.models import C2BRegistration
 from pesaswitch.kit.clock import isoformat
+from pesaswitch.kit.patterns import UnsafePattern, check_pattern
 
 MAX_AMOUNT = 250_000
 
@@ -24,7 +24,8 @@ class C2BSettingsIn(BaseModel):
     )
     account_pattern: str | None = Field(
         default=None, min_length=1, max_length=200,
-        description="A regular expression the whole account number (BillRefNumber) must match.",
+        description="A regular expression (RE2 syntax: no backreferences or lookaround) "
+        "the whole account number (BillRefNumber) must match.",
     )  # fmt: skip
     min_amount: StrictInt | None = Field(default=None, ge=1, le=MAX_AMOUNT)
     max_amount: StrictInt | None = Field(default=None, ge=1, le=MAX_AMOUNT)
@@ -49,11 +50,12 @@ class C2BSettingsIn(BaseModel):
     @field_validator("account_pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
+        # Checked by the engine that will run it, in linear time (kit/patterns.py).
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                message = f"account_pattern is not a valid regular expression: {exc}"
+                check_pattern(value)
+            except UnsafePattern as exc:
+                message = f"account_pattern is not a regular expression RE2 runs: {exc}"
                 raise ValueError(message) from exc
         return value
 

@@ -1,45 +1,30 @@
-"""C2B: a channel's registration and rules, and what a validation or confirmation does.
-
-A confirmation claims its TransID in ``c2b_transactions`` (INSERT … ON CONFLICT DO
-NOTHING) before anything else; only the claimant writes the payment, the event and the
-wallet credit, all in the caller's transaction. So a duplicated, replayed or racing
-confirmation — or the sweep finding one already confirmed — changes nothing.
-"""
+"""C2B: a channel's registration and rules, the notifications Daraja posted, and the
+verdict of a validation (what a confirmation records: ``confirmations.py``)."""
 
 from __future__ import annotations
 
-import re
 import secrets
-from datetime import datetime, timedelta
+from collections.abc import Collection
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel, ChannelKind
 from pesaswitch.c2b.models import (
     C2BNotification,
     C2BRegistration,
-    C2BTransaction,
     DefaultAction,
     NotificationKind,
 )
 from pesaswitch.c2b.schemas import C2BSettingsIn
 from pesaswitch.daraja.c2b import C2BNotice, ValidationCode
-from pesaswitch.db import insert_ignoring_conflict
-from pesaswitch.errors import Conflict, NotFound, ValidationFailed
+from pesaswitch.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.kit.ids import is_row_id, new_id, new_reference, new_token
-from pesaswitch.ledger.flows import credit_payment
-from pesaswitch.payments.models import Payment, PaymentStatus
-from pesaswitch.payments.schemas import PaymentOut
-from pesaswitch.webhooks.models import EventType
-from pesaswitch.webhooks.service import record_event
+from pesaswitch.kit.ids import is_row_id
+from pesaswitch.kit.patterns import UnsafePattern, full_match
 
 log = structlog.get_logger(__name__)
-
-# How far back a C2B confirmation may be the echo of an STK payment.
-STK_ECHO_WINDOW = timedelta(days=1)
 
 
 class C2BNotConfigured(NotFound):
@@ -55,6 +40,11 @@ class C2BUnsupportedChannel(ValidationFailed):
 class C2BShortcodeTaken(Conflict):
     code = "c2b_shortcode_taken"
     title = "Another channel holds this shortcode's C2B URLs"
+
+
+class C2BSharedShortcode(PermissionDenied):
+    code = "c2b_shared_shortcode"
+    title = "The gateway's own shortcode is given to an account by the operator"
 
 
 class C2BInvalidRange(ValidationFailed):
@@ -92,9 +82,22 @@ async def get_registration(
 
 
 async def configure(
-    session: AsyncSession, *, channel: Channel, data: C2BSettingsIn, gateway_shortcode: str
+    session: AsyncSession,
+    *,
+    channel: Channel,
+    data: C2BSettingsIn,
+    gateway_shortcode: str,
+    reserved: Collection[str] = (),
+    operator: bool = False,
 ) -> C2BRegistration:
-    """Create or replace the channel's C2B rules; the token is made once and kept."""
+    """Create or replace the channel's C2B rules; the token is made once and kept.
+
+    The gateway's own shortcodes (``gateway_shortcode``, its paybill where every wallet
+    payment lands, and ``reserved``, e.g. its B2C shortcode) are the operator's: only an
+    ``operator`` (dashboard staff, the CLI) gives one to a channel. Whoever holds a
+    shortcode's registration receives every C2B payment to it, so a merchant's key that
+    could take one would take other merchants' money. The channel it was given to then
+    manages its rules like any other channel's."""
     if (
         data.min_amount is not None
         and data.max_amount is not None
@@ -102,6 +105,17 @@ async def configure(
     ):
         raise C2BInvalidRange(f"min_amount {data.min_amount} > max_amount {data.max_amount}")
     shortcode = shortcode_for(channel, gateway_shortcode=gateway_shortcode)
+    if (shortcode == gateway_shortcode or shortcode in reserved) and not operator:
+        given = await session.scalar(
+            select(C2BRegistration.channel_id).where(
+                C2BRegistration.channel_id == channel.id, C2BRegistration.shortcode == shortcode
+            )
+        )
+        if given is None:
+            raise C2BSharedShortcode(
+                f"Shortcode {shortcode} is the gateway's own: the operator gives its C2B to "
+                "an account (dashboard staff, or `pesaswitch c2b assign CHANNEL`)"
+            )
     holder = await session.scalar(
         select(C2BRegistration).where(C2BRegistration.shortcode == shortcode)
     )
@@ -192,10 +206,16 @@ def rule_verdict(registration: C2BRegistration, notice: C2BNotice) -> Validation
         return ValidationCode.INVALID_AMOUNT
     if registration.max_amount is not None and notice.amount > registration.max_amount:
         return ValidationCode.INVALID_AMOUNT
-    if registration.account_pattern and not re.fullmatch(
-        registration.account_pattern, notice.bill_ref
-    ):
-        return ValidationCode.INVALID_ACCOUNT
+    if registration.account_pattern:
+        try:
+            matches = full_match(registration.account_pattern, notice.bill_ref)
+        except UnsafePattern:
+            # Saved before patterns were checked with RE2, and RE2 cannot run it: Python's
+            # re never runs a merchant's pattern, so the rule cannot decide.
+            log.warning("c2b.validation.pattern_unusable", channel_id=registration.channel_id)
+            return fallback_verdict(registration)
+        if not matches:
+            return ValidationCode.INVALID_ACCOUNT
     return ValidationCode.ACCEPTED
 
 
@@ -210,125 +230,6 @@ def mask_name(first: str, middle: str, last: str) -> str:
     """``JOHN`` ``KAMAU`` ``DOE`` → ``JOHN K. D.``: enough to recognise a payer."""
     initials = [f"{part[0].upper()}." for part in (middle, last) if part]
     return " ".join([first.strip().title(), *initials]).strip()[:200]
-
-
-async def record_confirmation(
-    session: AsyncSession,
-    *,
-    registration: C2BRegistration,
-    notice: C2BNotice,
-    source: str,
-    now: datetime | None = None,
-) -> str:
-    """Record a confirmed C2B payment once per TransID; the outcome says what happened:
-    ``applied`` (new payment), ``duplicate`` (TransID known) or ``matched_stk`` (an STK
-    payment already carries this receipt)."""
-    now = now or utcnow()
-    channel = await session.get(Channel, registration.channel_id)
-    assert channel is not None
-    payer = mask_name(notice.first_name, notice.middle_name, notice.last_name)
-    claimed = await insert_ignoring_conflict(
-        session, C2BTransaction, trans_id=notice.trans_id, account_id=registration.account_id,
-        channel_id=channel.id, shortcode=notice.shortcode, amount=notice.amount,
-        bill_ref=notice.bill_ref, msisdn=notice.msisdn, payer_name=payer,
-        trans_time=notice.trans_time or None, source=source, created_at=now,
-    )  # fmt: skip
-    if not claimed:
-        return "duplicate"
-    existing = await session.scalar(select(Payment).where(Payment.mpesa_receipt == notice.trans_id))
-    if existing is None:
-        existing = await _stk_payment_for(session, registration, channel, notice, now)
-    if existing is not None:
-        # An STK payment to this shortcode, confirmed through C2B too: one payment.
-        if existing.account_id == registration.account_id:
-            await _link(session, notice.trans_id, existing.id)
-            await _give_receipt(session, existing, notice.trans_id, now)
-        log.info("c2b.matched_stk", trans_id=notice.trans_id, payment_id=existing.id)
-        return "matched_stk"
-    payment = Payment(
-        id=new_id("pay"), account_id=registration.account_id, channel_id=channel.id,
-        amount=notice.amount, currency="KES", phone=notice.msisdn, reference=new_reference(),
-        external_reference=notice.bill_ref or None,
-        description=notice.transaction_type or "C2B payment", customer_name=payer or None,
-        dialect="native", source="c2b", status=PaymentStatus.COMPLETED.value,
-        push_state="none", result_code="0", result_desc="C2B confirmation",
-        mpesa_receipt=notice.trans_id, transaction_date=notice.trans_time or None,
-        callback_token=new_token(24), settled_by=source[:10], query_attempts=0,
-        created_at=now, updated_at=now, finalized_at=now,
-    )  # fmt: skip
-    session.add(payment)
-    await session.flush()
-    await _link(session, notice.trans_id, payment.id)
-    await record_event(
-        session, account_id=payment.account_id, event_type=EventType.PAYMENT_COMPLETED,
-        object_id=payment.id, data=PaymentOut.render(payment).model_dump(mode="json"),
-    )  # fmt: skip
-    # Wallet channels credit the wallet, once per receipt (the ledger's key).
-    await credit_payment(session, payment=payment, channel_kind=channel.kind)
-    log.info("c2b.recorded", trans_id=notice.trans_id, payment_id=payment.id, source=source)
-    return "applied"
-
-
-async def _stk_payment_for(
-    session: AsyncSession, registration: C2BRegistration, channel: Channel, notice: C2BNotice,
-    now: datetime,
-) -> Payment | None:  # fmt: skip
-    """The STK payment this confirmation is the C2B echo of, if any: Daraja also confirms
-    STK payments to a shortcode with registered URLs, the BillRefNumber being the push's
-    AccountReference (the gateway reference for wallet channels, else the merchant's).
-    Without this, a confirmation arriving before the STK callback would become a second
-    payment (and a second wallet credit) for the same money."""
-    if not notice.bill_ref:
-        return None
-    payment: Payment | None = await session.scalar(
-        select(Payment)
-        .where(
-            Payment.account_id == registration.account_id,
-            Payment.channel_id == channel.id,
-            Payment.source == "stk",
-            Payment.amount == notice.amount,
-            Payment.status.in_([PaymentStatus.PENDING.value, PaymentStatus.COMPLETED.value]),
-            or_(Payment.reference == notice.bill_ref,
-                Payment.external_reference == notice.bill_ref),
-            or_(Payment.mpesa_receipt.is_(None), Payment.mpesa_receipt == notice.trans_id),
-            Payment.created_at >= now - STK_ECHO_WINDOW,
-        )
-        .order_by(Payment.created_at.desc())
-        .limit(1)
-    )  # fmt: skip
-    return payment
-
-
-async def _give_receipt(
-    session: AsyncSession, payment: Payment, receipt: str, now: datetime
-) -> None:
-    """A completed STK payment settled by query has no receipt: the confirmation has it.
-    A pending one is left to its callback or query, which will carry the same receipt."""
-    updated: Payment | None = await session.scalar(
-        update(Payment)
-        .where(
-            Payment.id == payment.id,
-            Payment.status == PaymentStatus.COMPLETED.value,
-            Payment.mpesa_receipt.is_(None),
-        )
-        .values(mpesa_receipt=receipt, updated_at=now)
-        .returning(Payment),
-        execution_options={"populate_existing": True, "synchronize_session": False},
-    )
-    if updated is not None:
-        await record_event(
-            session, account_id=updated.account_id, event_type=EventType.PAYMENT_UPDATED,
-            object_id=updated.id, data=PaymentOut.render(updated).model_dump(mode="json"),
-            callback_url=updated.callback_url, callback_dialect=updated.dialect,
-        )  # fmt: skip
-
-
-async def _link(session: AsyncSession, trans_id: str, payment_id: str) -> None:
-    await session.execute(
-        update(C2BTransaction)
-        .where(C2BTransaction.trans_id == trans_id)
-        .values(payment_id=payment_id)
-    )
 
 
 async def list_notifications(

@@ -3,8 +3,8 @@ asked within Daraja's time budget. Whatever cannot decide in time falls back to 
 channel's default, as Daraja itself would with the registered ResponseType.
 
 The merchant's URL passes the SSRF guard and is called on the address just checked
-(the webhook dispatcher's pinned send), signed like a webhook with the account's
-callback secret.
+(``webhooks.sending.post_pinned``, as every webhook is), signed like a webhook with the
+account's callback secret.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pesaswitch.db import transaction
 from pesaswitch.kit.ids import new_id
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks import service as webhooks
-from pesaswitch.webhooks.dispatcher import _send as pinned_send
+from pesaswitch.webhooks.sending import post_pinned
 from pesaswitch.webhooks.service import allow_private_urls
 from pesaswitch.webhooks.signing import sign_headers
 
@@ -85,8 +85,8 @@ async def ask_merchant(
     budget = settings.c2b_validation_timeout
     try:
         async with asyncio.timeout(budget), httpx.AsyncClient(timeout=budget) as http:
-            result = await pinned_send(
-                http, registration.validation_url, headers, body,
+            result = await post_pinned(
+                http, registration.validation_url, headers=headers, body=body,
                 allow_private=allow_private_urls(environment, settings.sandbox_allow_private_urls),
                 require_https=environment is Environment.LIVE,
             )  # fmt: skip

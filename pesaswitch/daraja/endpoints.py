@@ -11,11 +11,12 @@ import json
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from pesaswitch.daraja.wire import MalformedCallback, parse_stk_callback
 from pesaswitch.db import transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
-from pesaswitch.payments import callbacks, service
+from pesaswitch.payments import callbacks, duplicates, service
 from pesaswitch.runtime import RuntimeDep
 
 log = structlog.get_logger(__name__)
@@ -46,10 +47,19 @@ async def stk_callback(token: str, request: Request, runtime: RuntimeDep) -> JSO
         log.warning("daraja.callback.invalid", payment_id=payment.id, error=str(exc))
         # Raised after the transaction so the invalid body stays recorded.
         raise BadRequest(f"Not a valid STK callback: {exc}") from exc
-    async with transaction(runtime.sessionmaker) as session:
-        applied = await callbacks.apply_callback(
-            session, token=token[:64], result=result, body=text, source_ip=source_ip
-        )
-        if applied is None:
-            raise NotFound("Unknown callback")
+    try:
+        async with transaction(runtime.sessionmaker) as session:
+            applied = await callbacks.apply_callback(
+                session, token=token[:64], result=result, body=text, source_ip=source_ip
+            )
+    except IntegrityError:
+        # Another payment holds the receipt: the C2B echo of this payment, recorded first
+        # (payments/duplicates.py). Decided afresh, in a transaction of its own.
+        log.info("daraja.callback.receipt_held", receipt=result.receipt)
+        async with transaction(runtime.sessionmaker) as session:
+            applied = await duplicates.apply_held_receipt(
+                session, token=token[:64], result=result, body=text, source_ip=source_ip
+            )
+    if applied is None:
+        raise NotFound("Unknown callback")
     return JSONResponse(ACCEPTED)

@@ -120,7 +120,7 @@ async def check_webhook_endpoints(ctx: DoctorContext) -> CheckResult:
 
     async def judge(endpoint: _Endpoint) -> str | None:
         async with limit:
-            # Exactly the rule deliveries apply (webhooks/dispatcher.py).
+            # Exactly the rule deliveries apply (webhooks/sending.py).
             result = await _guard(
                 endpoint.url,
                 allow_private=allow_private_urls(endpoint.environment, allow_sandbox_private),

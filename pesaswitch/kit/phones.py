@@ -7,12 +7,14 @@ because M-Pesa only works on Safaricom lines and an allow-list is safer than a d
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 import phonenumbers
 
 from pesaswitch.errors import InvalidPhone, UnsupportedNetwork
+from pesaswitch.kit.crypto import secrets_equal
 
 
 def _ranges(*spans: tuple[int, int]) -> frozenset[str]:
@@ -92,3 +94,25 @@ def mask_phone(phone: str) -> str:
     if len(digits) <= 7:
         return "*" * len(digits)
     return digits[:4] + "*" * (len(digits) - 7) + digits[-3:]
+
+
+_MASKED = re.compile(r"^(\d{4})[\s*]+(\d{3})$")
+_HASHED = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def payer_could_be(shown: str, phone: str) -> bool:
+    """Whether the payer Daraja reports in a C2B notice can be ``phone`` (``2547…``):
+    whole, masked as C2B v2 sends it (``2547 ***** 149``) or hashed as v1 does (SHA-256
+    of the number). A payer left out or in a form not known contradicts nothing."""
+    text = shown.strip()
+    if not text:
+        return True
+    if _HASHED.match(text):
+        return secrets_equal(text.lower(), hashlib.sha256(phone.encode()).hexdigest())
+    masked = _MASKED.match(text)
+    if masked:
+        return phone.startswith(masked.group(1)) and phone.endswith(masked.group(2))
+    digits = re.sub(r"\D", "", text)
+    if len(digits) == 12:
+        return digits == phone
+    return True

@@ -72,6 +72,9 @@ class Payment(Base):
     checkout_request_id: Mapped[str | None] = mapped_column(String(80), unique=True, default=None)
     callback_token: Mapped[str] = mapped_column(String(64), unique=True)
     settled_by: Mapped[str | None] = mapped_column(String(10), default=None)
+    # The payment that holds this one's M-Pesa transaction (its receipt and its wallet
+    # credit): a C2B confirmation of the same money recorded first (payments/duplicates.py).
+    duplicate_of: Mapped[str | None] = mapped_column(ForeignKey("payments.id"), default=None)
 
     # Reconciliation: when to ask Daraja next, and how often we already did.
     next_query_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -91,6 +94,6 @@ class DarajaCallback(Base):
     payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"), index=True)
     body: Mapped[str] = mapped_column(Text)
     source_ip: Mapped[str | None] = mapped_column(String(64), default=None)
-    # applied | duplicate | conflict | mismatch | invalid
+    # applied | duplicate | conflict | mismatch | invalid | merged
     outcome: Mapped[str] = mapped_column(String(12))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -61,23 +61,30 @@ async def shortcode_auth(
     return ShortcodeAuth(None, channel.shortcode, settings.daraja_passkey)
 
 
+def account_reference(*, channel: Channel, payment: Payment) -> str:
+    """The AccountReference the payment's push sends: what the customer sees on the
+    prompt, and what Daraja echoes as BillRefNumber when it also confirms the payment
+    through C2B (c2b/service.py matches the echo on it)."""
+    match ChannelKind(channel.kind):
+        case ChannelKind.WALLET:
+            # Money lands in the gateway's paybill; our own code attributes it.
+            return payment.reference
+        case ChannelKind.BANK:
+            assert channel.account_number is not None
+            return channel.account_number
+        case ChannelKind.TILL | ChannelKind.PAYBILL:
+            return _clean(payment.external_reference, ACCOUNT_REFERENCE_MAX) or payment.reference
+
+
 def stk_request(
     *, settings: Settings, channel: Channel, auth: ShortcodeAuth, payment: Payment
 ) -> StkPushRequest:
     kind = ChannelKind(channel.kind)
     if kind is ChannelKind.WALLET:
-        # Money lands in the gateway's paybill; our own code attributes it to the merchant.
-        party_b, account_reference = settings.daraja_shortcode, payment.reference
-    elif kind is ChannelKind.BANK:
-        assert channel.shortcode is not None
-        assert channel.account_number is not None
-        party_b, account_reference = channel.shortcode, channel.account_number
+        party_b = settings.daraja_shortcode
     else:
         assert channel.shortcode is not None
         party_b = channel.shortcode
-        account_reference = (
-            _clean(payment.external_reference, ACCOUNT_REFERENCE_MAX) or payment.reference
-        )
     return StkPushRequest(
         business_shortcode=auth.business_shortcode,
         passkey=auth.passkey,
@@ -86,6 +93,6 @@ def stk_request(
         phone=payment.phone,
         party_b=party_b,
         callback_url=f"{settings.effective_public_url}/daraja/stk/{payment.callback_token}",
-        account_reference=account_reference,
+        account_reference=account_reference(channel=channel, payment=payment),
         description=_clean(payment.description, TRANSACTION_DESC_MAX) or "Payment",
     )

@@ -72,6 +72,12 @@ class PaymentOut(BaseModel):
     created_at: str
     updated_at: str
     finalized_at: str | None
+    duplicate_of: str | None = Field(
+        default=None,
+        description="Set on an STK payment whose M-Pesa transaction another payment of "
+        "yours already holds (its C2B confirmation, recorded first): that payment has the "
+        "receipt and the wallet credit, so count the money once.",
+    )
 
     @classmethod
     def render(cls, payment: Payment) -> PaymentOut:
@@ -97,6 +103,7 @@ class PaymentOut(BaseModel):
             created_at=_iso(payment.created_at),
             updated_at=_iso(payment.updated_at),
             finalized_at=isoformat(payment.finalized_at),
+            duplicate_of=payment.duplicate_of,
         )
 
 

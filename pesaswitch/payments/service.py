@@ -6,7 +6,7 @@ status is set exactly once however many callbacks and queries race for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -35,6 +35,7 @@ from pesaswitch.kit.ids import new_id, new_reference, new_token
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.ledger.flows import credit_payment
+from pesaswitch.payments import receipts
 from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus, PushState
 from pesaswitch.payments.schemas import PaymentCreate, PaymentFilters, PaymentOut
 from pesaswitch.protection.stk import record_stk_outcome
@@ -68,6 +69,7 @@ class Applied(StrEnum):
     DUPLICATE = "duplicate"
     CONFLICT = "conflict"
     MISMATCH = "mismatch"
+    MERGED = "merged"  # completed as the duplicate of the payment holding its receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +302,11 @@ async def apply_result(
     ) or (status is PaymentStatus.COMPLETED and result.amount not in (None, payment.amount)):
         log.warning("payments.result.mismatch", payment_id=payment.id, source=source.value)
         return ApplyResult(Applied.MISMATCH, payment)
+    if status is PaymentStatus.COMPLETED and result.receipt is None:
+        # STK Query has no receipt; the payment's C2B echo, matched earlier, has it.
+        echo = await receipts.echo_receipt(session, payment_id=payment.id)
+        if echo is not None:
+            result = replace(result, receipt=echo[0], transaction_date=echo[1])
     now = utcnow()
     updated = await _update_returning(
         session,
@@ -318,12 +325,11 @@ async def apply_result(
     if current.status == status.value and current.result_code == result.result_code:
         if current.mpesa_receipt is None and result.receipt is not None:
             # Settled by STK Query, which gives no receipt; this later callback has it
-            # (the amount agreed, above). Nothing else moves: it is still a duplicate.
-            await session.execute(
-                update(Payment)
-                .where(Payment.id == payment.id, Payment.mpesa_receipt.is_(None))
-                .values(mpesa_receipt=result.receipt, updated_at=utcnow(),
-                        transaction_date=current.transaction_date or result.transaction_date)
+            # (the amount agreed, above): recorded with payment.updated. Nothing else
+            # moves: it is still a duplicate.
+            await receipts.record_late_receipt(
+                session, payment_id=payment.id, receipt=result.receipt,
+                transaction_date=result.transaction_date,
             )  # fmt: skip
             current = await reload(session, payment.id)
         return ApplyResult(Applied.DUPLICATE, current)

@@ -90,6 +90,13 @@ async def _ensure_claim_row(session: AsyncSession, payment: Payment) -> None:
 async def check_refundable(session: AsyncSession, *, payment: Payment) -> None:
     if payment.status != PaymentStatus.COMPLETED.value:
         raise PaymentNotRefundable(f"Payment {payment.id} is {payment.status}, not completed")
+    if payment.duplicate_of is not None:
+        # Its money is the other payment's (one credit): returning both would return twice.
+        raise PaymentNotRefundable(
+            f"Payment {payment.id} is the same M-Pesa transaction as {payment.duplicate_of}, "
+            "which holds its receipt and credit: return that one",
+            reason="duplicate",
+        )
     if not await _is_wallet_payment(session, payment):
         raise PaymentNotRefundable(
             f"Payment {payment.id} was paid to your own till, paybill or bank, not to the "
@@ -142,6 +149,12 @@ async def claim_refund(session: AsyncSession, *, payment: Payment, amount: int |
 async def claim_reversal(session: AsyncSession, *, payment: Payment) -> None:
     if payment.status != PaymentStatus.COMPLETED.value:
         raise PaymentNotReversible(f"Payment {payment.id} is {payment.status}, not completed")
+    if payment.duplicate_of is not None:
+        raise PaymentNotReversible(
+            f"Payment {payment.id} is the same M-Pesa transaction as {payment.duplicate_of}, "
+            "which holds its receipt and credit: reverse that one",
+            reason="duplicate",
+        )
     if not payment.mpesa_receipt:
         raise PaymentNotReversible(
             f"Payment {payment.id} has no M-Pesa receipt to reverse", reason="no_receipt"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,11 +36,9 @@ from pesaswitch.webhooks.models import (
     WebhookEndpoint,
 )
 from pesaswitch.webhooks.recording import Outcome, record_outcomes
-from pesaswitch.webhooks.ssrf import UnsafeUrl, check_url
+from pesaswitch.webhooks.sending import AttemptResult, post_pinned
 
 log = structlog.get_logger(__name__)
-
-RESPONSE_KEEP_BYTES = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +59,6 @@ class Claim:
     @property
     def destination(self) -> str:
         return destination_of(self.endpoint.id if self.endpoint else None, self.url)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptResult:
-    status_code: int | None
-    duration_ms: int
-    body: str | None
-    error: str | None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def lease_seconds(runtime: Runtime) -> float:
@@ -157,44 +142,6 @@ async def claim_due(
         ]
 
 
-async def _send(
-    http: httpx.AsyncClient, url: str, headers: dict[str, str], body: str, *, allow_private: bool,
-    require_https: bool,
-) -> AttemptResult:  # fmt: skip
-    started = time.perf_counter()
-
-    def elapsed() -> int:
-        return int((time.perf_counter() - started) * 1000)
-
-    try:
-        target = await check_url(url, allow_private=allow_private, require_https=require_https)
-    except UnsafeUrl as exc:
-        return AttemptResult(None, elapsed(), None, f"refused: {exc.detail}")
-    # Connect to the address just checked, not to whatever DNS says a moment later.
-    address = target.addresses[0]
-    pinned = httpx.URL(url).copy_with(host=address)
-    host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
-    try:
-        async with http.stream(
-            "POST",
-            pinned,
-            content=body.encode(),
-            headers={**headers, "host": host_header},
-            extensions={"sni_hostname": target.host},
-        ) as response:
-            kept = bytearray()
-            async for chunk in response.aiter_bytes():
-                kept += chunk
-                if len(kept) >= RESPONSE_KEEP_BYTES:
-                    break
-            text = bytes(kept[:RESPONSE_KEEP_BYTES]).decode("utf-8", errors="replace")
-            return AttemptResult(response.status_code, elapsed(), text, None)
-    except httpx.TimeoutException:
-        return AttemptResult(None, elapsed(), None, "timeout")
-    except httpx.HTTPError as exc:
-        return AttemptResult(None, elapsed(), None, f"{type(exc).__name__}: {exc}"[:500])
-
-
 async def _secrets_for(runtime: Runtime, claim: Claim) -> list[str]:
     key = runtime.settings.secret_key
     if claim.endpoint is not None:
@@ -217,8 +164,8 @@ async def attempt(runtime: Runtime, http: httpx.AsyncClient, claim: Claim) -> Ou
     if endpoint is not None:
         headers.update(formats.vendor_headers(endpoint.style, secrets_[0], body))
     attempted_at = utcnow()
-    result = await _send(
-        http, claim.url, headers, body,
+    result = await post_pinned(
+        http, claim.url, headers=headers, body=body,
         allow_private=service.allow_private_urls(
             claim.environment, settings.sandbox_allow_private_urls
         ),

@@ -25,7 +25,8 @@ from pesaswitch.webhooks import service
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus
 
 if TYPE_CHECKING:
-    from pesaswitch.webhooks.dispatcher import AttemptResult, Claim
+    from pesaswitch.webhooks.dispatcher import Claim
+    from pesaswitch.webhooks.sending import AttemptResult
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 _INSERT_ATTEMPT = insert(cast(Table, DeliveryAttempt.__table__))

@@ -8,6 +8,8 @@ from typing import Any
 
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import ChannelKind
+from pesaswitch.c2b import flows
+from pesaswitch.c2b.schemas import C2BSettingsOut
 from pesaswitch.config import Settings
 from pesaswitch.db import create_engine, create_sessionmaker, transaction
 from tests.conftest import Gateway, Merchant
@@ -72,3 +74,14 @@ async def notifications(gateway: Gateway, merchant: Merchant) -> list[dict[str, 
     assert response.status_code == 200, response.text
     rows: list[dict[str, Any]] = response.json()
     return rows
+
+
+async def give_gateway_paybill(gateway: Gateway, merchant: Merchant) -> dict[str, Any]:
+    """As the operator (dashboard staff, the CLI) does: the gateway's own paybill's C2B
+    given to the merchant's wallet channel and registered with the simulator."""
+    row = await flows.register_channel(
+        gateway.app.state.runtime, account_id=merchant.account_id,
+        channel_id=merchant.channel_id, operator=True,
+    )  # fmt: skip
+    assert row.shortcode == gateway.settings.daraja_shortcode
+    return C2BSettingsOut.render(row).model_dump()

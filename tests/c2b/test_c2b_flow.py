@@ -12,7 +12,14 @@ from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.c2b.models import C2BTransaction
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.ledger.models import JournalEntry
-from tests.c2b.helpers import c2b_payments, fresh_shortcode, notifications, pay, set_up_channel
+from tests.c2b.helpers import (
+    c2b_payments,
+    fresh_shortcode,
+    give_gateway_paybill,
+    notifications,
+    pay,
+    set_up_channel,
+)
 from tests.conftest import Gateway, Merchant, create_merchant
 
 
@@ -90,12 +97,7 @@ class TestConfirmation:
     async def test_wallet_channel_credits_the_wallet_once(self, gateway_factory: Any) -> None:
         gateway: Gateway = await gateway_factory(daraja_shortcode=fresh_shortcode())
         merchant = await create_merchant(gateway.settings)
-        response = await gateway.client.post(
-            f"/v1/channels/{merchant.channel_id}/c2b/register", headers=merchant.auth
-        )
-        assert response.status_code == 200, response.text
-        shortcode = response.json()["shortcode"]
-        assert shortcode == gateway.settings.daraja_shortcode
+        shortcode = (await give_gateway_paybill(gateway, merchant))["shortcode"]
         played = await pay(gateway, shortcode, amount=1000, msisdn="254711990003")
         assert played["confirmations_sent"] == [200, 200]
         balance = (await gateway.client.get("/v1/balance", headers=merchant.auth)).json()
@@ -222,8 +224,7 @@ class TestLostConfirmation:
 async def test_a_c2b_payment_is_not_refunded_to_a_masked_number(gateway_factory: Any) -> None:
     gateway: Gateway = await gateway_factory(daraja_shortcode=fresh_shortcode())
     merchant = await create_merchant(gateway.settings)
-    url = f"/v1/channels/{merchant.channel_id}/c2b/register"
-    assert (await gateway.client.post(url, headers=merchant.auth)).status_code == 200
+    await give_gateway_paybill(gateway, merchant)
     await pay(gateway, gateway.settings.daraja_shortcode, amount=500)
     [payment] = await c2b_payments(gateway, merchant)
     response = await gateway.client.post(

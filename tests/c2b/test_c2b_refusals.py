@@ -8,10 +8,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.c2b.models import C2BNotification
-from pesaswitch.db import create_engine, create_sessionmaker
-from tests.c2b.helpers import add_channel, c2b_payments, notifications, set_up_channel
+from pesaswitch.db import create_engine, create_sessionmaker, transaction
+from tests.c2b.helpers import (
+    add_channel,
+    c2b_payments,
+    fresh_shortcode,
+    notifications,
+    set_up_channel,
+)
 from tests.conftest import Gateway, Merchant, create_merchant, problem
 
 
@@ -167,14 +174,29 @@ class TestNativeApi:
         response = await gateway.client.post(f"{base}/register", headers=merchant.read_auth)
         assert response.status_code == 403
 
-    async def test_shortcode_held_by_another_channel(self, gateway_factory: Any) -> None:
-        gateway: Gateway = await gateway_factory(daraja_shortcode="5999001")
-        first = await create_merchant(gateway.settings)
+    async def test_shortcode_held_by_another_channel(
+        self, gateway: Gateway, merchant: Merchant
+    ) -> None:
+        # Two accounts' paybill channels naming one shortcode: Daraja keeps one pair of
+        # URLs per shortcode, so the second registration is refused.
+        shortcode = fresh_shortcode()
         second = await create_merchant(gateway.settings)
+        channels = []
+        for owner in (merchant, second):
+            engine = create_engine(gateway.settings)
+            try:
+                async with transaction(create_sessionmaker(engine)) as session:
+                    channel = await accounts.add_channel(
+                        session, account_id=owner.account_id, kind=ChannelKind.PAYBILL,
+                        shortcode=shortcode,
+                    )  # fmt: skip
+                    channels.append(channel.id)
+            finally:
+                await engine.dispose()
         url = "/v1/channels/{}/c2b/register"
-        ok = await gateway.client.post(url.format(first.channel_id), headers=first.auth)
+        ok = await gateway.client.post(url.format(channels[0]), headers=merchant.auth)
         assert ok.status_code == 200, ok.text
-        taken = await gateway.client.post(url.format(second.channel_id), headers=second.auth)
+        taken = await gateway.client.post(url.format(channels[1]), headers=second.auth)
         assert taken.status_code == 409
         assert problem(taken)["code"] == "c2b_shortcode_taken"
 

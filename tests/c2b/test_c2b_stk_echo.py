@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.c2b.helpers import c2b_payments, fresh_shortcode, notifications
+from tests.c2b.helpers import c2b_payments, fresh_shortcode, give_gateway_paybill, notifications
 from tests.conftest import Gateway, Merchant, create_merchant
 
 
@@ -15,10 +15,7 @@ async def _wallet_gateway(gateway_factory: Any, **overrides: Any) -> tuple[Gatew
         daraja_shortcode=fresh_shortcode(), stk_receipt_lookup=False, **overrides
     )
     merchant = await create_merchant(gateway.settings)
-    response = await gateway.client.post(
-        f"/v1/channels/{merchant.channel_id}/c2b/register", headers=merchant.auth
-    )
-    assert response.status_code == 200, response.text
+    await give_gateway_paybill(gateway, merchant)
     return gateway, merchant
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pesaswitch.webhooks.dispatcher import Dispatcher, _send
+from pesaswitch.webhooks.dispatcher import Dispatcher
+from pesaswitch.webhooks.sending import post_pinned
 from pesaswitch.webhooks.ssrf import UnsafeUrl, check_url, system_resolver, use_resolver
 from tests.conftest import Gateway, problem
 from tests.security.bola_world import basic, x_api_key
@@ -118,8 +119,8 @@ async def test_dns_changing_its_answer_is_caught_at_send() -> None:
         DNS["rebind.example.com"] = ["127.0.0.1"]
         try:
             async with httpx.AsyncClient() as http:
-                result = await _send(
-                    http, f"http://rebind.example.com:{port}/hooks", {}, "{}",
+                result = await post_pinned(
+                    http, f"http://rebind.example.com:{port}/hooks", headers={}, body="{}",
                     allow_private=False, require_https=False,
                 )  # fmt: skip
         finally:
@@ -158,8 +159,8 @@ async def test_redirects_are_never_followed(gateway: Gateway) -> None:
         assert dispatcher.http.follow_redirects is False
         with running_receiver() as inner, redirecting_to(inner.url) as outer:
             # Sandbox rules (private allowed) so that the first hop itself is reachable.
-            result = await _send(dispatcher.http, outer, {}, "{}", allow_private=True,
-                                 require_https=False)  # fmt: skip
+            result = await post_pinned(dispatcher.http, outer, headers={}, body="{}",
+                                       allow_private=True, require_https=False)  # fmt: skip
         assert result.status_code == 307
         assert inner.received == []
     finally:

@@ -140,13 +140,18 @@ async def test_connection_is_pinned_to_the_checked_address() -> None:
     """The request goes to the resolved, checked IP while Host keeps the name."""
     import httpx
 
-    from pesaswitch.webhooks.dispatcher import _send
+    from pesaswitch.webhooks.sending import post_pinned
 
     with running_receiver() as receiver:
         url = receiver.url.replace("127.0.0.1", "localhost")
         async with httpx.AsyncClient() as http:
-            result = await _send(
-                http, url, {"webhook-id": "evt_1"}, "{}", allow_private=True, require_https=False
+            result = await post_pinned(
+                http,
+                url,
+                headers={"webhook-id": "evt_1"},
+                body="{}",
+                allow_private=True,
+                require_https=False,
             )
         await wait_until(lambda: len(receiver.received) == 1)
     assert result.status_code == 200

@@ -120,6 +120,12 @@ def running_gateway(workdir: Path) -> Iterator[Gateway]:
             env=env, capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
         account = json.loads(created.stdout)
+        # The tests take C2B on the wallet channel: the gateway's own paybill, which the
+        # operator gives to an account (a merchant's key cannot take it).
+        subprocess.run(
+            [command, "c2b", "assign", str(account["default_channel_id"])],
+            env=env, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
         yield Gateway(base_url, account["secret_key"], account["public_key"])
     finally:
         _stop(process)

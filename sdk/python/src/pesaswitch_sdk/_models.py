@@ -66,6 +66,11 @@ class Payment(ApiObject):
     created_at: datetime
     updated_at: datetime
     finalized_at: datetime | None = None
+    duplicate_of: str | None = Field(
+        default=None,
+        description="Another payment holds this one's M-Pesa transaction (its receipt and "
+        "credit): count the money once.",
+    )
 
     @property
     def is_final(self) -> bool:
