@@ -61,6 +61,7 @@ class ResultSource(StrEnum):
     CALLBACK = "callback"
     QUERY = "query"
     PUSH = "push"
+    STATEMENT = "statement"  # the shortcode's statement (Pull Transactions), payments/orphans.py
 
 
 class Applied(StrEnum):
@@ -85,9 +86,14 @@ async def create_pending_payment(
     phone: str,
     dialect: str = "native",
     payment_id: str | None = None,
+    orphan_after: timedelta | None = None,
 ) -> Payment:
     """Insert the payment; the returned object is not in the session (nothing reads it
-    back through the ORM, and a Core INSERT skips the unit of work's flush)."""
+    back through the ORM, and a Core INSERT skips the unit of work's flush).
+
+    ``orphan_after`` schedules the statement check from this first commit: if the process
+    dies before the push's answer is recorded, nothing else would (the answer, accepted or
+    refused, replaces the schedule)."""
     now = utcnow()
     values: dict[str, Any] = {
         "id": payment_id or new_id("pay"), "account_id": account_id, "channel_id": channel.id,
@@ -97,6 +103,7 @@ async def create_pending_payment(
         "metadata_": data.metadata, "dialect": dialect, "status": PaymentStatus.PENDING.value,
         "push_state": PushState.SENDING.value, "callback_token": new_token(24),
         "query_attempts": 0, "created_at": now, "updated_at": now,
+        "next_query_at": None if orphan_after is None else now + orphan_after,
     }  # fmt: skip
     payment = Payment(**values)
     # The table's column is "metadata" (``metadata_`` on the entity).
@@ -260,8 +267,9 @@ async def _emit_final_event(session: AsyncSession, payment: Payment) -> None:
 
 
 async def record_push_unknown(session: AsyncSession, *, payment_id: str, reason: str) -> Payment:
-    """No answer to the push: the prompt may be on the phone. Only the callback can tell,
-    since without a CheckoutRequestID there is nothing to query; it stays pending."""
+    """No answer to the push: the prompt may be on the phone. Without a CheckoutRequestID
+    there is nothing to query, so it stays pending until the callback comes or the
+    shortcode's statement decides (payments/orphans.py, scheduled at creation)."""
     await session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.push_state == PushState.SENDING.value)
@@ -337,15 +345,21 @@ async def settled(
     source: ResultSource,
     now: datetime,
     channel_kind: str | None = None,
+    *,
+    count_outcome: bool = True,
 ) -> None:
     """What follows a final status set by this transaction: the event, the STK outcome and
-    (completed, wallet channel) the ledger entry, all committing with the status."""
+    (completed, wallet channel) the ledger entry, all committing with the status.
+
+    ``count_outcome=False``: the customer's answer is not known (the statement showed no
+    payment, which may mean the prompt never left), so the STK abuse rules do not count it."""
     log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
     await _emit_final_event(session, payment)
-    await record_stk_outcome(
-        session, account_id=payment.account_id, phone=payment.phone,
-        succeeded=status is PaymentStatus.COMPLETED, now=now,
-    )  # fmt: skip
+    if count_outcome:
+        await record_stk_outcome(
+            session, account_id=payment.account_id, phone=payment.phone,
+            succeeded=status is PaymentStatus.COMPLETED, now=now,
+        )  # fmt: skip
     if status is PaymentStatus.COMPLETED:
         # Wallet channels credit the wallet, once per receipt, in this transaction.
         await credit_payment(session, payment=payment, channel_kind=channel_kind)
