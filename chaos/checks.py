@@ -26,6 +26,8 @@ from pesaswitch.ledger.checks import check_invariants
 from pesaswitch.ledger.fees import Tariff
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount, LedgerAccountKind
 from pesaswitch.payments.models import DarajaCallback, Payment, PaymentStatus
+from pesaswitch.payments.service import ResultSource
+from pesaswitch.payments.statement import NO_TRANSACTION
 from pesaswitch.payouts.models import OPEN_STATUSES, Payout, PayoutStatus
 from pesaswitch.webhooks.models import (
     Delivery,
@@ -44,20 +46,10 @@ class Figure:
     detail: str = ""
 
 
-async def _open_work(session: AsyncSession) -> tuple[int, int, int, int]:
-    """Pending payments the reconciler can query, open payouts, pending deliveries, and
-    pending payments without a CheckoutRequestID (only a callback can settle those)."""
+async def _open_work(session: AsyncSession) -> tuple[int, int, int]:
+    """Pending payments, open payouts, pending deliveries."""
     pending = await session.scalar(
-        select(func.count()).where(
-            Payment.status == PaymentStatus.PENDING.value,
-            Payment.checkout_request_id.is_not(None),
-        )
-    )
-    blind = await session.scalar(
-        select(func.count()).where(
-            Payment.status == PaymentStatus.PENDING.value,
-            Payment.checkout_request_id.is_(None),
-        )
+        select(func.count()).where(Payment.status == PaymentStatus.PENDING.value)
     )
     open_payouts = await session.scalar(
         select(func.count()).where(Payout.status.in_(OPEN_STATUSES))
@@ -65,20 +57,15 @@ async def _open_work(session: AsyncSession) -> tuple[int, int, int, int]:
     deliveries = await session.scalar(
         select(func.count()).where(Delivery.status == DeliveryStatus.PENDING.value)
     )
-    return int(pending or 0), int(open_payouts or 0), int(deliveries or 0), int(blind or 0)
+    return int(pending or 0), int(open_payouts or 0), int(deliveries or 0)
 
 
-# Longer than any callback the simulator still owes (hang 6 s + late 8 s + jitter).
-BLIND_STABLE_SECONDS = 30.0
-
-
-async def wait_quiet(settings: Settings, seconds: float) -> tuple[float, tuple[int, int, int, int]]:
-    """Poll until nothing is pending (payments, payouts, deliveries) or ``seconds`` pass;
-    payments without a CheckoutRequestID count as settled once their number has not
-    changed for BLIND_STABLE_SECONDS (the checks then judge each one)."""
+async def wait_quiet(settings: Settings, seconds: float) -> tuple[float, tuple[int, int, int]]:
+    """Poll until nothing is pending (payments, payouts, deliveries) or ``seconds`` pass.
+    Orphaned pushes are among the pending payments: the statement settles them once
+    their prompt is over (the run's ``orphan_after``, about a minute)."""
     engine = create_engine(settings)
     started = time.monotonic()
-    blind_since, last_blind = started, -1
     try:
         sessions = create_sessionmaker(engine)
         while True:
@@ -86,12 +73,9 @@ async def wait_quiet(settings: Settings, seconds: float) -> tuple[float, tuple[i
                 async with sessions() as session:
                     left = await _open_work(session)
             except Exception:  # the database may be restarting
-                left = (-1, -1, -1, -1)
+                left = (-1, -1, -1)
             now = time.monotonic()
-            if left[3] != last_blind:
-                blind_since, last_blind = now, left[3]
-            blind_settled = left[3] == 0 or now - blind_since > BLIND_STABLE_SECONDS
-            if (left[:3] == (0, 0, 0) and blind_settled) or now - started > seconds:
+            if left == (0, 0, 0) or now - started > seconds:
                 return now - started, left
             await asyncio.sleep(1.0)
     finally:
@@ -107,13 +91,29 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _expected_payment(payment: Payment, truth: dict[str, Any]) -> tuple[str, str]:
     """(expected status, why) from the simulator's record for this payment's callback URL."""
-    url = next((u for u in (truth["by_token"].get(payment.callback_token),) if u), None)
+    url = truth["by_token"].get(payment.callback_token)
     if url is not None:
         code, receipt = truth["pushes"][url][1], truth["pushes"][url][2]
         return outcome_for_result_code(code).value, f"push answered {code} ({receipt})"
     if payment.callback_token in truth["refused_tokens"]:
         return PaymentStatus.FAILED.value, "push refused"
     return PaymentStatus.FAILED.value, "push never reached Daraja"
+
+
+def _status_agrees(payment: Payment, expected: str) -> bool:
+    """A payment the statement showed unpaid (``no_transaction``) claims only that: it
+    agrees with every truth but "paid", whatever the customer did (or the push never
+    reached Daraja). Any other final status must be the truth's own."""
+    if payment.result_code == NO_TRANSACTION:
+        return expected != PaymentStatus.COMPLETED.value
+    return payment.status == expected
+
+
+def _pending_reason(payment: Payment, taken: set[str]) -> str:
+    if payment.checkout_request_id is not None:
+        return "CheckoutRequestID, no final answer"
+    callback = "a callback taken" if payment.id in taken else "no callback taken"
+    return f"no CheckoutRequestID (push {payment.push_state}), {callback}"
 
 
 def _truth_index(raw: dict[str, Any]) -> dict[str, Any]:
@@ -143,32 +143,26 @@ async def _judge(
     payments = list(await session.scalars(select(Payment)))
     payouts = list(await session.scalars(select(Payout)))
     pending = [p for p in payments if p.status == PaymentStatus.PENDING.value]
-    # Pending with no CheckoutRequestID (the API process died before the push's answer,
-    # or the push timed out) and no callback the gateway took (a forged one it refused
-    # as a mismatch does not count): Daraja offers no
-    # way to look such a push up, so it stays pending and visible, by design.
+    # Every payment must be final: an orphan (no CheckoutRequestID, no callback) is
+    # settled from the statement. Those still pending are counted by why.
     taken = set(
         await session.scalars(
             select(DarajaCallback.payment_id).where(DarajaCallback.outcome != "mismatch")
         )
     )
-    unknowable = [p for p in pending if p.checkout_request_id is None and p.id not in taken]
+    reasons = Counter(_pending_reason(p, taken) for p in pending)
     open_payouts = [p for p in payouts if p.status in OPEN_STATUSES]
-    settleable = [p for p in pending if p not in unknowable]
     figures.append(
         Figure(
             "payments final",
             f"{len(payments) - len(pending)} / {len(payments)}",
-            not settleable,
-            ", ".join(f"{p.id} ({p.push_state})" for p in settleable[:10]),
-        )
-    )
-    figures.append(
-        Figure(
-            "pending, unknowable: no CheckoutRequestID and no callback taken (visible)",
-            str(len(unknowable)),
-            True,
-            ", ".join(f"{p.id} ({p.push_state})" for p in unknowable[:10]),
+            not pending,
+            "; ".join(f"{n} {why}" for why, n in reasons.most_common())
+            + (
+                ": " + ", ".join(f"{p.id} ({p.push_state})" for p in pending[:10])
+                if pending
+                else ""
+            ),
         )
     )
     figures.append(
@@ -185,8 +179,10 @@ async def _judge(
     for payment in payments:
         expected, why = _expected_payment(payment, truth)
         why_counts[why.split(" (")[0].rsplit(" ", 1)[0] if "answered" in why else why] += 1
-        if payment.status != PaymentStatus.PENDING.value and payment.status != expected:
-            wrong.append(f"{payment.id} is {payment.status}, simulator: {why}")
+        if payment.status != PaymentStatus.PENDING.value and not _status_agrees(payment, expected):
+            wrong.append(
+                f"{payment.id} is {payment.status} ({payment.result_code}), simulator: {why}"
+            )
         url = truth["by_token"].get(payment.callback_token)
         if url and payment.status == PaymentStatus.COMPLETED.value:
             receipt, amount = truth["pushes"][url][2], truth["pushes"][url][3]
@@ -330,7 +326,14 @@ async def _judge(
         (p.finalized_at - p.created_at).total_seconds() for p in payouts if p.finalized_at
     ]
     no_receipt = sum(1 for p in completed if p.mpesa_receipt is None)
+    by_statement = Counter(
+        f"{p.status} ({p.result_code}), push {p.push_state}"
+        for p in payments
+        if p.settled_by == ResultSource.STATEMENT.value
+    )
     stats = {
+        "pending payments by reason": dict(reasons),
+        "orphans settled from the statement": dict(sorted(by_statement.items())),
         "completed payments without a receipt (settled by STK Query)": no_receipt,
         "payments": len(payments),
         "payouts": len(payouts),

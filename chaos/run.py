@@ -84,6 +84,13 @@ def run_settings(args: argparse.Namespace) -> dict[str, str]:
         # 1 payout in 560 was failed by an early 2032 at load average 10).
         "PESASWITCH_PAYOUT_NOT_FOUND_GRACE": "60",
         "PESASWITCH_RECONCILE_BACKOFF": "2,3,5",
+        # Orphaned pushes (no CheckoutRequestID, no callback) are settled from the gateway
+        # paybill's statement once their prompt is over: the simulator's last callback
+        # comes within hang 6 s + late 8 s + jitter 2 s of the push, so a prompt "lives"
+        # 20 s here; the margin covers a push sent late by a starved API process.
+        "PESASWITCH_STK_STATEMENT_CHECK": "true",
+        "PESASWITCH_STK_PROMPT_LIFETIME": "20",
+        "PESASWITCH_STK_STATEMENT_MARGIN": "30",
         "PESASWITCH_RECONCILE_INTERVAL": "0.5",
         "PESASWITCH_WEBHOOK_RETRY_SCHEDULE": "1,2,3,5,8",
         "PESASWITCH_WEBHOOK_TIMEOUT": "4",  # the receiver's hang is 12 s, its slow 200 1.5 s

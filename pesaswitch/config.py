@@ -142,6 +142,18 @@ class Settings(BaseSettings):
     c2b_sweep_window_hours: int = Field(default=48, ge=1, le=48)
     # STK payments settled by STK Query have no receipt: ask Transaction Status for it.
     stk_receipt_lookup: bool = True
+    # Orphaned pushes (payments/orphans.py): pending with no CheckoutRequestID, because the
+    # push's answer was lost or the API process died mid-push, and no callback came. Once
+    # the prompt can no longer be answered, the shortcode's own statement (Pull
+    # Transactions) decides: the payment is in it (completed, with its receipt) or not
+    # (expired, no_transaction). An STK prompt lives about a minute (1037 after that,
+    # daraja.md §5); the margin covers clock skew and how long the statement takes to list
+    # a payment, which Daraja does not document. Whether its statement lists STK payments
+    # is not documented either (UNCERTAIN), so the check is on with the simulator only
+    # unless set: turn it on once a paid STK payment shows in your shortcode's statement.
+    stk_statement_check: bool | None = None
+    stk_prompt_lifetime: float = Field(default=60.0, gt=0)
+    stk_statement_margin: float = Field(default=300.0, ge=0)
 
     # The PayNexus dialect's own contract: its amount caps and per-key rate limit.
     paynexus_max_amount_live: int = Field(default=150_000, ge=1)
@@ -224,6 +236,22 @@ class Settings(BaseSettings):
             return None
         schedule = self.reconcile_schedule
         return now + timedelta(seconds=schedule[min(attempts - 1, len(schedule) - 1)])
+
+    @property
+    def checks_statement(self) -> bool:
+        """Whether orphaned pushes are settled from the shortcode's statement."""
+        if self.stk_statement_check is not None:
+            return self.stk_statement_check
+        return self.daraja_mode == DarajaMode.SIMULATOR
+
+    @property
+    def orphan_after(self) -> timedelta:
+        """From a payment's creation to when its statement is conclusive: the push is
+        answered or abandoned within the client's timeout, its prompt then lives
+        ``stk_prompt_lifetime``, and the statement gets ``stk_statement_margin``."""
+        return timedelta(
+            seconds=self.daraja_timeout + self.stk_prompt_lifetime + self.stk_statement_margin
+        )
 
     @property
     def webhook_destination_cap(self) -> int:

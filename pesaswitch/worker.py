@@ -10,6 +10,7 @@ import structlog
 
 from pesaswitch.c2b.tasks import run_c2b_worker
 from pesaswitch.errors import log_tick_failure
+from pesaswitch.payments.orphans import settle_orphans_once
 from pesaswitch.payments.tasks import reconcile_once
 from pesaswitch.payouts.tasks import reconcile_payouts_once
 from pesaswitch.refunds.tasks import reconcile_reversals_once
@@ -20,8 +21,8 @@ log = structlog.get_logger(__name__)
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
-    """The reconciler, the webhook dispatcher and the C2B loop (STK receipts, the daily
-    sweep), side by side until ``stop`` is set."""
+    """The reconciler (with the orphan sweep), the webhook dispatcher and the C2B loop
+    (STK receipts, the daily sweep), side by side until ``stop`` is set."""
     await asyncio.gather(
         run_reconciler(runtime, stop), Dispatcher(runtime).run(stop), run_c2b_worker(runtime, stop)
     )
@@ -34,6 +35,7 @@ async def run_reconciler(runtime: Runtime, stop: asyncio.Event) -> None:
         try:
             handled = (
                 await reconcile_once(runtime)
+                + await settle_orphans_once(runtime)
                 + await reconcile_payouts_once(runtime)
                 + await reconcile_reversals_once(runtime)
             )

@@ -28,7 +28,7 @@ from pesaswitch.daraja.c2b import C2BNotice, C2BRegisterRequest, ResponseType
 from pesaswitch.daraja.errors import DarajaBusinessError, DarajaError
 from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.db import transaction
-from pesaswitch.errors import DarajaOutage, DarajaRejected, ValidationFailed
+from pesaswitch.errors import DarajaOutage, DarajaRejected, ValidationFailed, log_tick_failure
 from pesaswitch.kit.clock import nairobi_now, utcnow
 from pesaswitch.payments.push import shortcode_auth
 from pesaswitch.payouts.initiate import initiator
@@ -263,6 +263,6 @@ async def sweep_all(runtime: Runtime) -> int:
     for account_id, channel_id in rows:
         try:
             await sweep_channel(runtime, account_id=account_id, channel_id=channel_id)
-        except Exception:
-            log.exception("c2b.sweep.error", channel_id=channel_id)
+        except Exception as exc:  # a database outage is a warning, as in every loop
+            log_tick_failure("c2b.sweep.error", exc, channel_id=channel_id)
     return len(rows)

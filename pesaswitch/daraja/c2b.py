@@ -26,6 +26,8 @@ PULL_REGISTER_PATH = "/pulltransactions/v1/register"
 PULL_QUERY_PATH = "/pulltransactions/v1/query"
 # "YYYY-MM-DD HH:MM:SS", Nairobi time, as the Pull Transactions examples send it.
 PULL_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# The most rows one Pull Transactions page holds; ``OffSetValue`` steps by this much.
+PULL_PAGE = 100
 
 Post = Callable[[str, dict[str, Any]], Awaitable[httpx.Response]]
 

@@ -41,6 +41,18 @@ STK_QUERY_PATH = "/mpesa/stkpushquery/v1/query"
 # Refresh ahead of expiry so a token never dies in flight (daraja.md §1).
 TOKEN_REFRESH_MARGIN = 60.0
 
+# Transport failures before any byte of the request was written, so Daraja cannot have
+# acted on it: no connection could be made (ConnectError, ConnectTimeout), none was free
+# in our own pool in time (PoolTimeout: httpx raises it while waiting for a connection,
+# before writing), or the URL's scheme has no transport. Everything later (a write, read
+# or protocol error) may have reached Daraja and stays "maybe sent".
+NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class DarajaApp:
@@ -114,8 +126,8 @@ class DarajaClient:
                 response = await self._http.post(
                     path, json=payload, headers={"Authorization": f"Bearer {token}"}
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise DarajaTechnicalError(f"cannot connect: {exc!r}", maybe_sent=False) from exc
+            except NEVER_SENT as exc:
+                raise DarajaTechnicalError(f"not sent: {exc!r}", maybe_sent=False) from exc
             except httpx.TimeoutException as exc:
                 # The request may have reached Daraja: the prompt could be on the phone.
                 raise DarajaTechnicalError(

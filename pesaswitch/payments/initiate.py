@@ -144,7 +144,7 @@ async def _create_in_one_statement(
     settings = runtime.settings
     values = service.pending_payment_values(
         account_id=auth.account_id, channel_id=None, data=data, phone=phone, dialect=dialect,
-        payment_id=payment_id,
+        payment_id=payment_id, orphan_after=settings.orphan_after,
     )  # fmt: skip
     created = await store_push.create_payment(
         runtime.engine, values=values, channel_id=data.channel_id,
@@ -201,7 +201,7 @@ async def _create(
         )
         payment = await service.create_pending_payment(
             session, account_id=auth.account_id, channel=channel, data=data, phone=phone,
-            dialect=dialect, payment_id=payment_id,
+            dialect=dialect, payment_id=payment_id, orphan_after=settings.orphan_after,
         )  # fmt: skip
         shortcode_auth = await push.shortcode_auth(session, settings, channel, credential_id)
         request = push.stk_request(
@@ -244,7 +244,8 @@ async def _push(
                     return await _finish(session, auth, key, payment, None)
                 error = DarajaOutage(
                     "M-Pesa did not answer in time. The prompt may still reach the customer; "
-                    "the payment stays pending until M-Pesa reports the result.",
+                    "the payment stays pending until M-Pesa reports the result or, once the "
+                    "prompt has expired, the shortcode's statement shows whether it was paid.",
                     status_code=502,
                     code="daraja_timeout" if exc.timeout else "daraja_error",
                 )

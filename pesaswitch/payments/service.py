@@ -62,6 +62,7 @@ class ResultSource(StrEnum):
     CALLBACK = "callback"
     QUERY = "query"
     PUSH = "push"
+    STATEMENT = "statement"  # the shortcode's statement (Pull Transactions), payments/orphans.py
 
 
 class Applied(StrEnum):
@@ -86,8 +87,13 @@ def pending_payment_values(
     phone: str,
     dialect: str = "native",
     payment_id: str | None = None,
+    orphan_after: timedelta | None = None,
 ) -> dict[str, Any]:
-    """Every column of a new pending payment, by attribute name (``metadata_``)."""
+    """Every column of a new pending payment, by attribute name (``metadata_``).
+
+    ``orphan_after`` schedules the statement check from this first commit: if the process
+    dies before the push's answer is recorded, nothing else would (the answer, accepted or
+    refused, replaces the schedule)."""
     now = utcnow()
     return {
         "id": payment_id or new_id("pay"), "account_id": account_id, "channel_id": channel_id,
@@ -97,7 +103,7 @@ def pending_payment_values(
         "metadata_": data.metadata, "dialect": dialect, "source": "stk",
         "status": PaymentStatus.PENDING.value, "push_state": PushState.SENDING.value,
         "callback_token": new_token(24), "query_attempts": 0, "created_at": now,
-        "updated_at": now,
+        "updated_at": now, "next_query_at": None if orphan_after is None else now + orphan_after,
     }  # fmt: skip
 
 
@@ -110,12 +116,13 @@ async def create_pending_payment(
     phone: str,
     dialect: str = "native",
     payment_id: str | None = None,
+    orphan_after: timedelta | None = None,
 ) -> Payment:
     """Insert the payment; the returned object is not in the session (nothing reads it
     back through the ORM, and a Core INSERT skips the unit of work's flush)."""
     values = pending_payment_values(
         account_id=account_id, channel_id=channel.id, data=data, phone=phone, dialect=dialect,
-        payment_id=payment_id,
+        payment_id=payment_id, orphan_after=orphan_after,
     )  # fmt: skip
     payment = Payment(**values)
     # The table's column is "metadata" (``metadata_`` on the entity).
@@ -279,8 +286,9 @@ async def _emit_final_event(session: AsyncSession, payment: Payment) -> None:
 
 
 async def record_push_unknown(session: AsyncSession, *, payment_id: str, reason: str) -> Payment:
-    """No answer to the push: the prompt may be on the phone. Only the callback can tell,
-    since without a CheckoutRequestID there is nothing to query; it stays pending."""
+    """No answer to the push: the prompt may be on the phone. Without a CheckoutRequestID
+    there is nothing to query, so it stays pending until the callback comes or the
+    shortcode's statement decides (payments/orphans.py, scheduled at creation)."""
     await session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.push_state == PushState.SENDING.value)
@@ -360,15 +368,21 @@ async def settled(
     source: ResultSource,
     now: datetime,
     channel_kind: str | None = None,
+    *,
+    count_outcome: bool = True,
 ) -> None:
     """What follows a final status set by this transaction: the event, the STK outcome and
-    (completed, wallet channel) the ledger entry, all committing with the status."""
+    (completed, wallet channel) the ledger entry, all committing with the status.
+
+    ``count_outcome=False``: the customer's answer is not known (the statement showed no
+    payment, which may mean the prompt never left), so the STK abuse rules do not count it."""
     log.info("payments.settled", payment_id=payment.id, status=status.value, source=source)
     await _emit_final_event(session, payment)
-    await record_stk_outcome(
-        session, account_id=payment.account_id, phone=payment.phone,
-        succeeded=status is PaymentStatus.COMPLETED, now=now,
-    )  # fmt: skip
+    if count_outcome:
+        await record_stk_outcome(
+            session, account_id=payment.account_id, phone=payment.phone,
+            succeeded=status is PaymentStatus.COMPLETED, now=now,
+        )  # fmt: skip
     if status is PaymentStatus.COMPLETED:
         # Wallet channels credit the wallet, once per receipt, in this transaction.
         await credit_payment(session, payment=payment, channel_kind=channel_kind)

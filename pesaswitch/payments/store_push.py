@@ -37,11 +37,12 @@ _PAYMENT_COLUMNS = (
     "id", "account_id", "amount", "currency", "phone", "reference", "external_reference",
     "description", "customer_name", "callback_url", "metadata", "dialect", "source",
     "status", "push_state", "callback_token", "query_attempts", "created_at", "updated_at",
+    "next_query_at",
 )  # fmt: skip
 
 # $1 account, $2 channel id (NULL: the default), $3 STK protection on, $4 now, $5 phone,
 # $6 the Idempotency-Key (NULL: none), $7 method and path, $8 fingerprint, $9 payment id,
-# $10 to $28 the payment's columns (_PAYMENT_COLUMNS) but the channel, which the SELECT
+# $10 to $29 the payment's columns (_PAYMENT_COLUMNS) but the channel, which the SELECT
 # gives.
 _CREATE = """
 WITH channel AS (
@@ -66,16 +67,16 @@ WITH channel AS (
     INSERT INTO payments (channel_id, id, account_id, amount, currency, phone, reference,
                           external_reference, description, customer_name, callback_url,
                           metadata, dialect, source, status, push_state, callback_token,
-                          query_attempts, created_at, updated_at)
+                          query_attempts, created_at, updated_at, next_query_at)
     SELECT allowed.id, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
-           $24, $25, $26, $27, $28
+           $24, $25, $26, $27, $28, $29
       FROM allowed
      WHERE $6::varchar IS NULL OR EXISTS (SELECT 1 FROM claim)
     RETURNING 1
 )
 SELECT channel.*, EXISTS (SELECT 1 FROM created) AS created_payment FROM channel
 """
-assert len(_PAYMENT_COLUMNS) == 19, "statement 1 binds $10 to $28"
+assert len(_PAYMENT_COLUMNS) == 20, "statement 1 binds $10 to $29"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.errors import DarajaError
 from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.errors import log_tick_failure
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments import push, service
 from pesaswitch.payments.models import Payment, PaymentStatus
@@ -97,16 +98,23 @@ async def reconcile_payment(runtime: Runtime, payment_id: str) -> None:
         )
 
 
+async def reconcile_guarded(runtime: Runtime, payment_id: str) -> None:
+    """One payment's step, whatever it meets: a database outage is a warning (the lease
+    lapses and a later tick asks again; a traceback here hid nothing but a restart, found
+    by the chaos run on PostgreSQL), anything else its traceback."""
+    try:
+        await reconcile_payment(runtime, payment_id)
+    except Exception as exc:
+        log_tick_failure("reconcile.error", exc, payment_id=payment_id)
+
+
 async def reconcile_once(runtime: Runtime) -> int:
     ids = await claim_due_payments(runtime)
     semaphore = asyncio.Semaphore(QUERY_CONCURRENCY)
 
     async def run(payment_id: str) -> None:
         async with semaphore:
-            try:
-                await reconcile_payment(runtime, payment_id)
-            except Exception:
-                log.exception("reconcile.error", payment_id=payment_id)
+            await reconcile_guarded(runtime, payment_id)
 
     await asyncio.gather(*(run(pid) for pid in ids))
     return len(ids)

@@ -30,7 +30,7 @@ from pesaswitch.kit.http import async_client
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.c2b import C2BSimulator
-from pesaswitch.simulator.c2b_wire import stk_status_lookup
+from pesaswitch.simulator.c2b_wire import stk_statement, stk_status_lookup
 from pesaswitch.simulator.chaos import (
     Chaos,
     ChaosSettings,
@@ -112,7 +112,7 @@ class Simulator:
             spawn=self._spawn, authorized=self._authorized,
             callback_http=lambda: self.callback_http,
             validation_budget=config.c2b_validation_budget,
-            register_once=config.c2b_register_once,
+            register_once=config.c2b_register_once, stk_statement=stk_statement(self.pushes),
         )  # fmt: skip
         self.phone_app = create_phone_app(self.prompts, c2b_recent=self.c2b.recent_for)
         self.b2c.status_lookups += [self.c2b.status_parameters, stk_status_lookup(self.pushes)]
@@ -296,6 +296,10 @@ class Simulator:
             final_at=now + self.config.callback_delay,
             receipt=wire.receipt_number(moment) if result_code == 0 else None,
             transaction_date=wire.transaction_date(moment),
+            party_b=str(body["PartyB"]),
+            account_reference=str(body["AccountReference"]).strip(),
+            buy_goods=body.get("TransactionType") == "CustomerBuyGoodsOnline",
+            accepted_at=moment,
         )
         while push.checkout_request_id in self.pushes:  # same millisecond, same number
             push.checkout_request_id += str(secrets.randbelow(10))

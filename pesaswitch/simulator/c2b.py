@@ -1,5 +1,6 @@
 """The simulator's C2B: Register URL, customers paying a till or paybill unprompted
-(validation first, then confirmation), and Pull Transactions.
+(validation first, then confirmation), and Pull Transactions (which also lists the paid
+STK pushes into the shortcode, ``c2b_wire.stk_statement``).
 
 A payment is played by Daraja's sandbox ``/mpesa/c2b/v2/simulate`` or by the
 simulator's own ``POST /simulator/c2b/pay {shortcode, amount, msisdn, bill_ref}`` (also
@@ -31,7 +32,13 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pesaswitch.kit.clock import NAIROBI
 from pesaswitch.kit.phones import check_phone
 from pesaswitch.simulator import wire
-from pesaswitch.simulator.c2b_wire import PAYER, parse_pay, problem
+from pesaswitch.simulator.c2b_wire import (
+    PAYER,
+    StatementEntry,
+    StkStatement,
+    parse_pay,
+    problem,
+)
 from pesaswitch.simulator.scenarios import Behaviour, scenario_for
 
 log = structlog.get_logger(__name__)
@@ -98,6 +105,7 @@ class C2BSimulator:
         callback_http: Callable[[], httpx.AsyncClient],
         validation_budget: float = VALIDATION_BUDGET,
         register_once: bool = False,
+        stk_statement: StkStatement | None = None,
     ) -> None:
         self._spawn = spawn
         self._authorized = authorized
@@ -109,6 +117,8 @@ class C2BSimulator:
         self.transactions: list[SimulatedC2B] = []
         self.balances: dict[str, int] = {}
         self.pull_registrations: dict[str, str] = {}
+        # Paid STK pushes are on the statement too (Simulator passes its pushes).
+        self._stk_statement = stk_statement or (lambda _shortcode: [])
 
     def register(self, app: FastAPI, phone_app: FastAPI) -> None:
         for version in ("v1", "v2"):
@@ -235,25 +245,30 @@ class C2BSimulator:
             return wire.invalid("OffSetValue")
         if end < start or end - start > timedelta(hours=48):
             return wire.invalid("EndDate")  # Daraja keeps 48 hours
-        rows = [
-            t for t in self.transactions
-            if t.shortcode == shortcode and t.status == "completed"
-            and start <= t.moment.astimezone(NAIROBI).replace(tzinfo=None, microsecond=0) <= end
-        ]  # fmt: skip
+        everything = [
+            StatementEntry(t.trans_id, t.moment, t.msisdn, t.command != "CustomerPayBillOnline",
+                           t.bill_ref, t.amount)
+            for t in self.transactions if t.shortcode == shortcode and t.status == "completed"
+        ] + self._stk_statement(shortcode)  # fmt: skip
+        rows = sorted(
+            (e for e in everything
+             if start <= e.moment.astimezone(NAIROBI).replace(tzinfo=None, microsecond=0) <= end),
+            key=lambda e: e.moment,
+        )  # fmt: skip
         page = rows[int(offset) : int(offset) + PULL_PAGE]
         return JSONResponse(
             {
                 "ResponseRefID": wire.request_id(), "ResponseCode": "1000",
                 "ResponseMessage": "Success",
                 "Response": [[
-                    {"transactionId": t.trans_id,
-                     "trxDate": t.moment.astimezone(NAIROBI).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                     "msisdn": int(t.msisdn), "sender": "UNKNOWN",
-                     "transactiontype": "c2b-pay-bill-debit"
-                     if t.command == "CustomerPayBillOnline" else "c2b-buy-goods-debit",
-                     "billreference": t.bill_ref, "amount": f"{t.amount}.00",
-                     "organizationname": f"Sandbox business {t.shortcode}"}
-                    for t in page
+                    {"transactionId": e.trans_id,
+                     "trxDate": e.moment.astimezone(NAIROBI).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     "msisdn": int(e.msisdn), "sender": "UNKNOWN",
+                     "transactiontype": "c2b-buy-goods-debit" if e.buy_goods
+                     else "c2b-pay-bill-debit",
+                     "billreference": e.bill_ref, "amount": f"{e.amount}.00",
+                     "organizationname": f"Sandbox business {shortcode}"}
+                    for e in page
                 ]],
             }
         )  # fmt: skip

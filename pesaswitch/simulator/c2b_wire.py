@@ -1,9 +1,13 @@
-"""The C2B simulator's shapes: the simulator's own pay request, and Transaction Status
-Results for C2B receipts and paid STK pushes (``b2c.py`` asks ``status_lookups``)."""
+"""The C2B simulator's shapes: the simulator's own pay request, the paid STK pushes a
+shortcode's statement lists, and Transaction Status Results for C2B receipts and paid STK
+pushes (``b2c.py`` asks ``status_lookups``)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -47,6 +51,46 @@ def problem(status: int, code: str, detail: str) -> JSONResponse:
          "status": status, "code": code, "detail": detail},
         status_code=status, media_type="application/problem+json",
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StatementEntry:
+    """A payment into a shortcode, as its statement (Pull Transactions) lists it."""
+
+    trans_id: str
+    moment: datetime  # aware
+    msisdn: str
+    buy_goods: bool
+    bill_ref: str
+    amount: int
+
+
+StkStatement = Callable[[str], list[StatementEntry]]
+
+
+def stk_statement(pushes: dict[str, Any]) -> StkStatement:
+    """The paid STK pushes into a shortcode (their PartyB), for its statement: an STK
+    payment is money into the paybill or till like any other, with the push's
+    AccountReference as its account. (UNCERTAIN: Daraja documents Pull Transactions for
+    C2B; that it also lists STK payments, and with this BillRefNumber, is the
+    simulator's reading, as for the C2B echo of an STK payment.)"""
+
+    def entries(shortcode: str) -> list[StatementEntry]:
+        now = time.monotonic()
+        found = []
+        for push in list(pushes.values()):
+            paid_at = push.paid_at(now)
+            if paid_at is None or push.party_b != shortcode:
+                continue
+            found.append(
+                StatementEntry(
+                    push.receipt, paid_at, push.msisdn, push.buy_goods, push.account_reference,
+                    push.amount,
+                )
+            )  # fmt: skip
+        return found
+
+    return entries
 
 
 StatusLookup = Callable[[str, str], list[tuple[str, Any]] | None]

@@ -25,6 +25,7 @@ Daraja's rules come after the numbers: STK's same-amount and locked-subscriber r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 LOCKED_SUBSCRIBER = "254711990001"
@@ -130,6 +131,12 @@ class SimulatedPush:
     # Interactive mode: the prompt waits on the sandbox phone until ``ended_by`` is set.
     interactive: bool = False
     ended_by: PromptEnd | None = None
+    # Where the money lands and under what account (the shortcode's statement lists a
+    # paid push, c2b_wire.stk_statement), and the wall-clock moment ``created_at`` marks.
+    party_b: str = ""
+    account_reference: str = ""
+    buy_goods: bool = False
+    accepted_at: datetime | None = None
 
     @property
     def held(self) -> bool:
@@ -137,3 +144,11 @@ class SimulatedPush:
 
     def is_final(self, now: float) -> bool:
         return now >= self.final_at and self.pending_queries_left <= 0
+
+    def paid_at(self, now: float) -> datetime | None:
+        """When the customer paid (wall clock), if the push is paid by ``now``."""
+        if self.result_code != 0 or self.receipt is None or self.accepted_at is None:
+            return None
+        if now < self.final_at:  # still on the phone (or held: final_at is infinite)
+            return None
+        return self.accepted_at + timedelta(seconds=self.final_at - self.created_at)

@@ -29,7 +29,7 @@ def test_short_chaos_profile(request: pytest.FixtureRequest) -> None:
     command = [
         sys.executable, "-m", "chaos.run", "--db", db, "--seed", str(SEED),
         "--payments", "400", "--payouts", "40", "--accounts", "20",
-        "--load-timeout", "150", "--quiet-timeout", "60",
+        "--load-timeout", "150", "--quiet-timeout", "120",
     ]  # fmt: skip
     harness = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -7,6 +7,8 @@ connections the restart had closed were answered 500 "internal_error" with trace
 
 from __future__ import annotations
 
+import dataclasses
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -15,7 +17,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from pesaswitch.compat.common import install_vendor_errors
+from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.errors import PesaswitchError, database_outage, install_handlers
+from pesaswitch.payments.tasks import reconcile_guarded
+from tests.conftest import Gateway
 from tests.support.processes import free_port
 
 
@@ -88,3 +93,26 @@ async def test_other_errors_stay_500() -> None:
     integrity = DBAPIError("INSERT", {}, ValueError("duplicate key"))
     assert database_outage(integrity) is None
     assert (await get(app_raising(integrity), reraised=True)).status_code == 500
+
+
+async def test_a_reconciler_step_that_loses_the_database_logs_no_traceback(
+    gateway: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found by the chaos run (PostgreSQL restarted mid-run): the reconciler's per-payment
+    # step logged the restart's lost connection as an error with its traceback.
+    settings = gateway.settings.model_copy(
+        update={"database_url": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x"}
+    )
+    engine = create_engine(settings)
+    runtime = dataclasses.replace(
+        gateway.app.state.runtime, engine=engine, sessionmaker=create_sessionmaker(engine)
+    )
+    capsys.readouterr()
+    try:
+        await reconcile_guarded(runtime, "pay_01ANY")
+    finally:
+        await engine.dispose()
+    out = capsys.readouterr().out
+    assert "reconcile.error" in out
+    assert "database_unavailable=True" in out
+    assert "Traceback" not in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,10 +16,15 @@ from pesaswitch.daraja.client import DarajaApp, DarajaClient
 from pesaswitch.daraja.errors import DarajaBusinessError
 from pesaswitch.daraja.result_codes import Outcome
 from pesaswitch.daraja.wire import StkPushRequest, stk_password
-from pesaswitch.kit.clock import daraja_timestamp
+from pesaswitch.kit.clock import NAIROBI, daraja_timestamp
 from pesaswitch.simulator.app import Simulator, SimulatorConfig
 
 KEY, SECRET = "app-key", "app-secret"
+REQUEST_174379 = StkPushRequest(
+    business_shortcode="174379", passkey=SANDBOX_PASSKEY, buy_goods=False, amount=1,
+    phone="254708374149", party_b="174379", callback_url="https://example.com/cb",
+    account_reference="ref", description="desc",
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -187,3 +193,40 @@ async def test_client_raises_business_errors(http: httpx.AsyncClient) -> None:
     with pytest.raises(DarajaBusinessError) as err:
         await client.stk_push(request)
     assert err.value.is_credentials_problem
+
+
+async def test_the_statement_lists_paid_stk_pushes_into_the_shortcode() -> None:
+    # Pull Transactions is the shortcode's statement: a paid prompt is money into PartyB
+    # under the push's AccountReference; a failed one, or one still on the phone, is not.
+    sim = Simulator(SimulatorConfig(KEY, SECRET, callback_delay=0.0))
+    sim.use_callback_client(
+        httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(200)))
+    )
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://d.test")
+    client = DarajaClient(http, DarajaApp(KEY, SECRET))
+    try:
+        for phone, reference, party_b in (
+            ("254708374149", "PAIDREF001", "174379"),
+            ("254711001032", "CANCELREF1", "174379"),  # cancelled: nothing paid
+            ("254708374150", "OTHERCODE1", "600111"),  # paid, into another shortcode
+        ):
+            await client.stk_push(
+                dataclasses.replace(
+                    REQUEST_174379, phone=phone, account_reference=reference, party_b=party_b
+                )
+            )
+        paid = sim.pushes[next(iter(sim.pushes))]
+        now = datetime.now(NAIROBI).replace(tzinfo=None, microsecond=0)
+        window = {"start": now - timedelta(minutes=1), "end": now + timedelta(seconds=1)}
+        rows = await client.pull_transactions(shortcode="174379", **window)
+        assert [(r.bill_ref, r.amount, r.msisdn, r.trans_id) for r in rows] == [
+            ("PAIDREF001", 1, "254708374149", paid.receipt)
+        ]
+        other = await client.pull_transactions(shortcode="600111", **window)
+        assert [r.bill_ref for r in other] == ["OTHERCODE1"]
+        # Not yet paid (the customer has not answered): not on the statement.
+        paid.final_at = float("inf")
+        assert await client.pull_transactions(shortcode="174379", **window) == []
+    finally:
+        await http.aclose()
+        await sim.aclose()
