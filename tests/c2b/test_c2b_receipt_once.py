@@ -9,13 +9,20 @@ posts the callback itself, or runs the STK Query itself, in the order it is abou
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 
 from pesaswitch.accounts.models import ChannelKind
+from pesaswitch.c2b import confirmations
+from pesaswitch.c2b import service as c2b_service
+from pesaswitch.daraja.c2b import parse_c2b_notice
+from pesaswitch.daraja.wire import parse_stk_callback
+from pesaswitch.db import create_engine, transaction
 from pesaswitch.ledger.models import EntryKind, JournalEntry
+from pesaswitch.payments import callbacks
 from pesaswitch.payments.models import Payment
 from pesaswitch.payments.tasks import reconcile_payment
 from tests.c2b.helpers import fresh_shortcode, give_gateway_paybill, set_up_channel
@@ -237,6 +244,84 @@ class TestGatewayPaybill:
 
 class TestRacing:
     """The callback and the confirmation at once: whichever commits first, one credit."""
+
+    async def _started_waiting(self, gateway: Gateway, request: asyncio.Task[Any]) -> None:
+        """Until ``request`` waits for the transaction the test holds open: on PostgreSQL
+        on the receipt's unique index (a lock not granted), on SQLite for the write lock
+        (nothing to observe: it cannot start before the commit)."""
+        engine = create_engine(gateway.settings)
+        try:
+            if engine.dialect.name != "postgresql":
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                return
+            async with engine.connect() as watcher:
+                while not request.done():
+                    waiting = await watcher.scalar(
+                        text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+                    )
+                    if waiting:
+                        return
+                    await asyncio.sleep(0.01)
+        finally:
+            await engine.dispose()
+
+    async def test_callback_waits_for_an_unmatched_echo(self, gateway_factory: Any) -> None:
+        gateway = await _gateway(gateway_factory)
+        merchant = await create_merchant(gateway.settings)
+        await give_gateway_paybill(gateway, merchant)
+        runtime = gateway.app.state.runtime
+        shortcode = gateway.settings.daraja_shortcode
+        push = await _push(gateway, merchant, 430)
+        notice = parse_c2b_notice(_echo(shortcode, push, 430, "SHOP 12"), confirmation=True)
+        async with transaction(runtime.sessionmaker) as session:
+            registration = await c2b_service.get_registration(
+                session, account_id=merchant.account_id, channel_id=merchant.channel_id
+            )
+            outcome = await confirmations.record_confirmation(
+                session, registration=registration, notice=notice, source="confirmation"
+            )
+            assert outcome == "applied"  # the C2B payment, with the receipt, not committed
+            late = asyncio.create_task(
+                gateway.client.post(f"/daraja/stk/{push.token}", json=_callback(push, 430))
+            )
+            await self._started_waiting(gateway, late)
+        response = await late
+        assert response.status_code == 200, response.text
+        [c2b] = [p for p in await _payments(gateway, merchant) if p["source"] == "c2b"]
+        payment = await _payment(gateway, merchant, push.id)
+        assert (payment["status"], payment["duplicate_of"]) == ("completed", c2b["id"])
+        assert await _credits(gateway, push) == [f"collection:{push.receipt}"]
+        await assert_sound(runtime.sessionmaker)
+
+    async def test_unmatched_echo_waits_for_the_callback(self, gateway_factory: Any) -> None:
+        gateway = await _gateway(gateway_factory)
+        merchant = await create_merchant(gateway.settings)
+        await give_gateway_paybill(gateway, merchant)
+        runtime = gateway.app.state.runtime
+        shortcode = gateway.settings.daraja_shortcode
+        push = await _push(gateway, merchant, 440)
+        body = _callback(push, 440)
+        async with transaction(runtime.sessionmaker) as session:
+            applied = await callbacks.apply_callback(
+                session, token=push.token, result=parse_stk_callback(body),
+                body=json.dumps(body), source_ip=None,
+            )  # fmt: skip
+            assert applied is not None  # the receipt on the STK payment, not committed
+            url = _confirmation_url(gateway, shortcode)
+            echo = asyncio.create_task(
+                gateway.client.post(url, json=_echo(shortcode, push, 440, "SHOP 12"))
+            )
+            await self._started_waiting(gateway, echo)
+        response = await echo
+        assert response.status_code == 200, response.text
+        assert [p for p in await _payments(gateway, merchant) if p["source"] == "c2b"] == []
+        payment = await _payment(gateway, merchant, push.id)
+        assert (payment["mpesa_receipt"], payment["duplicate_of"]) == (push.receipt, None)
+        notes = (await gateway.client.get("/v1/c2b/notifications", headers=merchant.auth)).json()
+        assert [n["outcome"] for n in notes if n["trans_id"] == push.receipt] == ["matched_stk"]
+        assert await _credits(gateway, push) == [f"collection:{push.receipt}"]
+        await assert_sound(runtime.sessionmaker)
 
     async def _race(self, gateway_factory: Any, bill_ref_of: Any, amount: int) -> None:
         gateway = await _gateway(gateway_factory)
