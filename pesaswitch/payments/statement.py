@@ -46,6 +46,7 @@ from pesaswitch.accounts.models import Channel
 from pesaswitch.config import Settings
 from pesaswitch.daraja.c2b import PulledTransaction
 from pesaswitch.kit.clock import NAIROBI
+from pesaswitch.kit.crypto import secrets_equal
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.service import Applied, ResultSource, reload, settled
 
@@ -117,7 +118,7 @@ def payer_matches(shown: str, phone: str) -> bool:
     if not text:
         return True
     if re.fullmatch(r"[0-9a-fA-F]{64}", text):
-        return text.lower() == hashlib.sha256(phone.encode()).hexdigest()
+        return secrets_equal(text.lower(), hashlib.sha256(phone.encode()).hexdigest())
     if "*" in text:
         head = re.sub(r"\D", "", text.split("*", 1)[0])
         tail = re.sub(r"\D", "", text.rsplit("*", 1)[-1])

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from pesaswitch.c2b.models import C2BRegistration
 from pesaswitch.simulator.c2b import FORBIDDEN_URL_WORDS
-from tests.c2b.helpers import fresh_shortcode
+from tests.c2b.helpers import fresh_shortcode, give_gateway_paybill
 from tests.conftest import Gateway, create_merchant
 
 
@@ -25,8 +25,8 @@ def test_no_refused_word_can_be_spelled_in_hex() -> None:
 async def test_registration_tokens_are_hex(gateway_factory: Any) -> None:
     gateway: Gateway = await gateway_factory(daraja_shortcode=fresh_shortcode())
     merchant = await create_merchant(gateway.settings)
-    url = f"/v1/channels/{merchant.channel_id}/c2b/register"
-    assert (await gateway.client.post(url, headers=merchant.auth)).status_code == 200
+    # The gateway's own paybill is the operator's to give (c2b_shared_shortcode).
+    await give_gateway_paybill(gateway, merchant)
     async with gateway.app.state.runtime.sessionmaker() as session:
         token = await session.scalar(
             select(C2BRegistration.token).where(C2BRegistration.channel_id == merchant.channel_id)
