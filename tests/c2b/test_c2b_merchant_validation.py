@@ -131,6 +131,8 @@ async def test_undecided_merchant_falls_back_to_the_default(
         checker.reply = json.dumps({"ok": "yes"}).encode()
     started = time.monotonic()
     played = await pay(gateway, channel["shortcode"])
-    assert time.monotonic() - started < 1.4
+    if fault == "slow":
+        # Answered before the merchant's reply would have come: its budget ran out.
+        assert time.monotonic() - started < checker.delay
     assert (played["status"], played["validation_result_code"]) == (status, code)
     assert len(await c2b_payments(gateway, merchant)) == (1 if status == "completed" else 0)

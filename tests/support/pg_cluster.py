@@ -67,9 +67,13 @@ def restartable_cluster() -> Iterator[Cluster]:
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
             "-E", "UTF8", "--no-sync")  # fmt: skip
+        # synchronous_commit on, unlike the other throwaway clusters: ``restart`` stops
+        # with ``-m immediate``, which discards WAL still in PostgreSQL's buffers, so with
+        # it off a commit already answered could vanish (a chaos run saw a committed
+        # payment gone after the restart). fsync stays off: the OS keeps what was written.
         options = (
             f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+            "-c synchronous_commit=on -c full_page_writes=off -c max_connections=300"
         )
         run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w",
             "start")  # fmt: skip
