@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Channel, ChannelKind
@@ -32,11 +32,12 @@ from pesaswitch.c2b.models import C2BRegistration
 from pesaswitch.daraja.c2b import PULL_PAGE, PulledTransaction
 from pesaswitch.daraja.client import DarajaApp
 from pesaswitch.daraja.errors import DarajaError
-from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.db import transaction
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments import push, statement
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.statement import Verdict, Window
+from pesaswitch.payments.tasks import claim_due
 from pesaswitch.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -59,31 +60,11 @@ class Orphan:
 
 
 async def claim_orphans(runtime: Runtime) -> list[str]:
-    settings = runtime.settings
-    now = utcnow()
     # Long enough for a few pages of statement, each bounded by the client's timeout.
-    lease_until = now + timedelta(seconds=settings.daraja_timeout * 10 + 5)
-    async with transaction(runtime.sessionmaker) as session:
-        query = (
-            select(Payment.id)
-            .where(
-                Payment.status == PaymentStatus.PENDING.value,
-                Payment.next_query_at.is_not(None),
-                Payment.next_query_at <= now,
-                Payment.checkout_request_id.is_(None),
-                Payment.source == "stk",
-            )
-            .order_by(Payment.next_query_at)
-            .limit(settings.reconcile_batch)
-        )
-        if not is_sqlite(session):
-            query = query.with_for_update(skip_locked=True)
-        ids = list(await session.scalars(query))
-        if ids:
-            await session.execute(
-                update(Payment).where(Payment.id.in_(ids)).values(next_query_at=lease_until)
-            )
-    return ids
+    lease = timedelta(seconds=runtime.settings.daraja_timeout * 10 + 5)
+    return await claim_due(
+        runtime, Payment.checkout_request_id.is_(None), Payment.source == "stk", lease=lease
+    )
 
 
 async def _statement_source(

@@ -10,7 +10,7 @@ import asyncio
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.errors import DarajaError
@@ -29,9 +29,18 @@ QUERY_CONCURRENCY = 8
 
 
 async def claim_due_payments(runtime: Runtime) -> list[str]:
+    lease = timedelta(seconds=runtime.settings.daraja_timeout * 2 + 5)
+    return await claim_due(runtime, Payment.checkout_request_id.is_not(None), lease=lease)
+
+
+async def claim_due(
+    runtime: Runtime, *conditions: ColumnElement[bool], lease: timedelta
+) -> list[str]:
+    """Pending payments due (``next_query_at`` passed) that also meet ``conditions``, each
+    leased to this worker for ``lease`` by moving its ``next_query_at``; racing workers
+    claim each once."""
     settings = runtime.settings
     now = utcnow()
-    lease_until = now + timedelta(seconds=settings.daraja_timeout * 2 + 5)
     async with transaction(runtime.sessionmaker) as session:
         query = (
             select(Payment.id)
@@ -39,7 +48,7 @@ async def claim_due_payments(runtime: Runtime) -> list[str]:
                 Payment.status == PaymentStatus.PENDING.value,
                 Payment.next_query_at.is_not(None),
                 Payment.next_query_at <= now,
-                Payment.checkout_request_id.is_not(None),
+                *conditions,
             )
             .order_by(Payment.next_query_at)
             .limit(settings.reconcile_batch)
@@ -50,7 +59,7 @@ async def claim_due_payments(runtime: Runtime) -> list[str]:
         ids = list(await session.scalars(query))
         if ids:
             await session.execute(
-                update(Payment).where(Payment.id.in_(ids)).values(next_query_at=lease_until)
+                update(Payment).where(Payment.id.in_(ids)).values(next_query_at=now + lease)
             )
     return ids
 
