@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkPushAccepted
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.payments.models import Payment, PaymentStatus, PushState
+from pesaswitch.payments.models import Payment, PushState
 from pesaswitch.payments.schemas import PaymentOut
 from pesaswitch.payments.store import PAYMENT_ATTRIBUTES, payment_from_row
 from pesaswitch.protection.idempotency import StoredResponse
@@ -163,10 +163,11 @@ async def accept_push(
     expected.push_state = PushState.ACCEPTED.value
     expected.next_query_at = now + timedelta(seconds=query_after)
     expected.updated_at = now
-    replay = StoredResponse(201, PaymentOut.render(expected).model_dump())
     params: list[Any] = [payment.id, accepted.checkout_request_id, accepted.merchant_request_id,
                          expected.next_query_at, now]  # fmt: skip
+    replay: StoredResponse | None = None
     if key is not None:
+        replay = StoredResponse(201, PaymentOut.render(expected).model_dump())
         params += [replay.status_code, json.dumps(replay.body), account_id, key]
     async with engine.connect() as connection:
         raw = await connection.get_raw_connection()
@@ -176,9 +177,10 @@ async def accept_push(
         )
     assert row is not None, payment.id
     stored = payment_from_row(row)
-    response = StoredResponse(201, PaymentOut.render(stored).model_dump())
-    return response, (
-        key is not None
-        and stored.status == PaymentStatus.PENDING.value
-        and response.body == replay.body
-    )
+    # Every column as expected (so still pending): the replay renders the stored row, and
+    # is the response; anything else is rendered afresh.
+    if replay is not None and all(
+        getattr(stored, attr) == getattr(expected, attr) for attr in PAYMENT_ATTRIBUTES.values()
+    ):
+        return replay, True
+    return StoredResponse(201, PaymentOut.render(stored).model_dump()), False
