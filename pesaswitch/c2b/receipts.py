@@ -18,6 +18,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.c2b.models import ReceiptQuery
@@ -162,7 +163,17 @@ async def receipt_result(token: str, request: Request, runtime: RuntimeDep) -> J
         if taken is not None and taken != payment.id:
             log.warning("receipts.taken", payment_id=payment.id, other=taken)
             return JSONResponse(ACCEPTED)
-        updated = await record_late_receipt(session, payment_id=payment.id, receipt=result.receipt)
+        try:
+            # A savepoint: another payment can take this receipt between the check above
+            # and this UPDATE (on PostgreSQL; SQLite's writers are serialised). The
+            # unique constraint then refuses it here, and it is the same answer as above.
+            async with session.begin_nested():
+                updated = await record_late_receipt(
+                    session, payment_id=payment.id, receipt=result.receipt
+                )
+        except IntegrityError:
+            log.warning("receipts.taken", payment_id=payment.id, raced=True)
+            return JSONResponse(ACCEPTED)
         await session.execute(
             update(ReceiptQuery).where(ReceiptQuery.payment_id == payment.id)
             .values(done_at=utcnow())

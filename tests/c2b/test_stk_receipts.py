@@ -7,7 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from pesaswitch.c2b import receipts
 from pesaswitch.db import create_engine, create_sessionmaker
@@ -112,3 +113,61 @@ async def test_racing_workers_claim_each_ask_once(
     assert (first + second).count(payment_id) == 1
     # Claimed: not due again until its next ask.
     assert payment_id not in await receipts.claim_due(runtime)
+
+
+async def _settled_by_query(gateway: Gateway, merchant: Merchant, amount: int) -> tuple[str, str]:
+    """A completed payment with no receipt yet (its callback lost): its id and token."""
+    created = await gateway.client.post(
+        "/v1/payments", json={"amount": amount, "phone": "254711990002"}, headers=merchant.auth
+    )
+    assert created.status_code == 201, created.text
+    payment_id: str = created.json()["id"]
+    await reconcile_payment(gateway.app.state.runtime, payment_id)
+    engine = create_engine(gateway.settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            token = await session.scalar(
+                select(Payment.callback_token).where(Payment.id == payment_id)
+            )
+    finally:
+        await engine.dispose()
+    assert token is not None
+    return payment_id, token
+
+
+@pytest.mark.postgres_only
+async def test_a_receipt_taken_between_the_check_and_the_update_is_no_500(
+    gateway_factory: Callable[..., Awaitable[Gateway]],
+) -> None:
+    # Found in review: the Result handler checked that no payment held the receipt, then
+    # updated; a payment given the same receipt in between (uncommitted at the check)
+    # made the UPDATE fail on the unique constraint, answered 500.
+    gateway = await gateway_factory(stk_receipt_lookup=False)
+    merchant = await create_merchant(gateway.settings, "Receipt taken")
+    asked, token = await _settled_by_query(gateway, merchant, 32)
+    other, _ = await _settled_by_query(gateway, merchant, 33)
+    result = {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
+                         "OriginatorConversationID": "x", "ConversationID": "y",
+                         "ResultParameters": {"ResultParameter": [
+                             {"Key": "ReceiptNo", "Value": "UQRACE0001"},
+                             {"Key": "TransactionStatus", "Value": "Completed"},
+                             {"Key": "Amount", "Value": 32}]}}}  # fmt: skip
+    engine = create_engine(gateway.settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await session.execute(
+                update(Payment).where(Payment.id == other).values(mpesa_receipt="UQRACE0001")
+            )
+            posted = asyncio.create_task(
+                gateway.client.post(f"/daraja/receipts/{token}", json=result)
+            )
+            await asyncio.sleep(0.5)  # the handler's check sees no holder; its UPDATE waits
+            assert not posted.done()
+        response = await posted
+    finally:
+        await engine.dispose()
+    assert response.status_code == 200, response.text
+    body = (await gateway.client.get(f"/v1/payments/{asked}", headers=merchant.auth)).json()
+    assert body["mpesa_receipt"] is None
+    held = (await gateway.client.get(f"/v1/payments/{other}", headers=merchant.auth)).json()
+    assert held["mpesa_receipt"] == "UQRACE0001"
