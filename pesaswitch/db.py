@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import JSON, DateTime, MetaData, Table, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import (
@@ -34,8 +34,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from pesaswitch.config import Settings
+from pesaswitch.kit.group_commit import GroupCommit, fsync_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,7 +60,12 @@ class Base(DeclarativeBase):
     }
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: AsyncEngine, group: GroupCommit | None) -> None:
+    """WAL, BEGIN IMMEDIATE behind this process's writer queue, and durability either by
+    SQLite's fsync in every COMMIT (``synchronous=FULL``) or by group commit
+    (``kit/group_commit.py``: ``NORMAL``, then a shared fsync before the commit returns)."""
+    synchronous = "FULL" if group is None else "NORMAL"
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to the "begin" hook below (SQLAlchemy's documented recipe).
@@ -67,7 +74,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     writers = _WriterQueue()
@@ -94,7 +101,14 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         try:
             commit(dbapi_connection)
         finally:
-            writers.release(dbapi_connection)
+            wrote = writers.release(dbapi_connection)
+        if wrote and group is not None:
+            # After the lock is released: the next writer commits while this one's
+            # transaction is flushed, with whoever else committed meanwhile.
+            if in_greenlet():
+                await_only(group.for_running_loop().wait())
+            else:  # a synchronous caller (no event loop to share a flush on)
+                fsync_file(group.wal)
 
     def do_rollback(dbapi_connection: Any) -> None:
         try:
@@ -140,10 +154,13 @@ class _WriterQueue:
         await_only(asyncio.wait_for(lock.acquire(), timeout=30))
         self._holders[_raw_id(connection)] = lock
 
-    def release(self, connection: Any) -> None:
+    def release(self, connection: Any) -> bool:
+        """Let the next writer in; True when ``connection`` was a writer."""
         lock = self._holders.pop(_raw_id(connection), None)
-        if lock is not None:
-            lock.release()
+        if lock is None:
+            return False
+        lock.release()
+        return True
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -152,7 +169,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if sqlite_path is not None:
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        _prepare_sqlite(engine)
+        group = GroupCommit(sqlite_path) if settings.sqlite_commit == "group" else None
+        _prepare_sqlite(engine, group)
+        if group is not None:
+            _GROUP_COMMITS[engine.sync_engine] = group
         return engine
     # A pool about as large as the concurrency a process serves: overflow connections are
     # closed on return, and at 32 concurrent requests a pool of 10 churned ~300
@@ -164,6 +184,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size // 4,
         pool_pre_ping=settings.db_pool_pre_ping,
     )  # fmt: skip
+
+
+_GROUP_COMMITS: WeakKeyDictionary[Engine, GroupCommit] = WeakKeyDictionary()
+
+
+def group_commit_of(engine: AsyncEngine) -> GroupCommit | None:
+    """The group commit of an SQLite engine made by ``create_engine``, if it has one."""
+    return _GROUP_COMMITS.get(engine.sync_engine)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
