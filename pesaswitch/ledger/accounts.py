@@ -113,8 +113,13 @@ async def merchant_accounts(
 async def lock_merchant_accounts(
     session: AsyncSession, *, account_id: str, currency: str
 ) -> tuple[list[LedgerAccount], LedgerAccount]:
-    """Every wallet shard and the hold of a merchant, locked (FOR UPDATE) in id order —
-    the global lock order among merchant rows — with fresh balances.
+    """Every wallet shard and the hold of a merchant, locked in id order — the global
+    lock order among merchant rows — with fresh balances.
+
+    FOR NO KEY UPDATE (what the balance UPDATEs take anyway), not FOR UPDATE: that one
+    also waits for the KEY SHARE locks a concurrent postings INSERT holds on these rows
+    (its foreign key check, taken in postings order), which can close a cycle with that
+    transaction's ordered balance UPDATEs.
 
     A debit needs the whole wallet: no credit can land on a shard between reading the
     total and taking from the shards. Call ``merchant_accounts`` first (so they exist).
@@ -127,7 +132,7 @@ async def lock_merchant_accounts(
             LedgerAccount.kind.in_(MERCHANT_KINDS),
         )
         .order_by(LedgerAccount.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
     locked = list(rows)

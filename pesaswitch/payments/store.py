@@ -98,7 +98,10 @@ SELECT * FROM unnest($7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[]
 # The journal entry is claimed by its key; postings and balances move only if it was new.
 # The balance rows are locked first, operator accounts before the merchant's ('wallet',
 # 'payout_hold': MERCHANT_KINDS), each by id, as ``ledger.service.post_entry`` orders its
-# UPDATEs, so racing entries cannot deadlock.
+# UPDATEs, so racing entries cannot deadlock. FOR NO KEY UPDATE, the lock an UPDATE of the
+# balance takes: FOR UPDATE also conflicts with the KEY SHARE locks that every postings
+# INSERT takes on its accounts (the foreign key check), in postings order, before the
+# general path's ordered UPDATEs: the chaos run (seed 20261207) found that deadlock.
 _LEDGER = """
 entry AS (
     INSERT INTO journal_entries (id, key, kind, description, reference, created_at)
@@ -112,7 +115,7 @@ entry AS (
     SELECT l.id FROM ledger_accounts l, entry
      WHERE l.id = ANY($27::varchar[])
      ORDER BY l.kind IN ('wallet', 'payout_hold'), l.id
-       FOR UPDATE OF l
+       FOR NO KEY UPDATE OF l
 ), moved AS (
     UPDATE ledger_accounts l SET balance = l.balance + m.delta
       FROM locked JOIN unnest($27::varchar[], $28::bigint[]) AS m(account, delta)
