@@ -16,13 +16,15 @@ slips into a read path fails loudly instead of passing on one database only).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
+import structlog
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -37,7 +39,11 @@ from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
 from pesaswitch.config import Settings
+from pesaswitch.errors import transaction_conflict
 from pesaswitch.kit.group_commit import GroupCommit, fsync_file
+
+log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -234,6 +240,24 @@ async def transaction(
     """One unit of work: commits when the block ends, rolls back if it raises."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def retry_on_conflict(
+    attempt: Callable[[], Awaitable[_T]], *, attempts: int = 3, what: str = "transaction"
+) -> _T:
+    """Run ``attempt`` (a whole transaction) again when PostgreSQL aborted it to break a
+    deadlock, up to ``attempts`` times in all, after a short random pause. For writers
+    whose caller will not retry: Daraja sends each callback once."""
+    for tries in range(1, attempts + 1):
+        try:
+            return await attempt()
+        except Exception as exc:
+            if tries == attempts or not transaction_conflict(exc):
+                raise
+            log.warning("db.transaction_conflict_retried", what=what, tries=tries,
+                        error=repr(exc))  # fmt: skip
+            await asyncio.sleep(random.uniform(0.005, 0.05) * tries)
+    raise AssertionError("unreachable")
 
 
 def is_sqlite(session: AsyncSession) -> bool:

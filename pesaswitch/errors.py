@@ -257,14 +257,29 @@ class DatabaseUnavailable(PesaswitchError):
         super().__init__(headers={"Retry-After": "2"})
 
 
+class TransactionConflict(DatabaseUnavailable):
+    """PostgreSQL aborted the transaction to break a deadlock with a concurrent one
+    (``transaction_conflict``): nothing was written, and the same request may be sent
+    again at once."""
+
+    code = "transaction_conflict"
+    title = "The request met a concurrent one and was not applied; try again"
+
+    def __init__(self) -> None:
+        PesaswitchError.__init__(self, headers={"Retry-After": "1"})
+
+
 def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
     """A DatabaseUnavailable for a lost or refused database connection, else None.
 
     A PostgreSQL restart surfaces as a DBAPIError with ``connection_invalidated`` (the
     pool then drops its other connections too), as an InterfaceError or an
     OperationalError ("the database system is starting up"), or as a ConnectionError
-    from a connect while the server is down.
+    from a connect while the server is down. A deadlock PostgreSQL broke by aborting
+    this transaction is a ``TransactionConflict``: also a 503, to be retried.
     """
+    if transaction_conflict(exc):
+        return TransactionConflict()
     if isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
     ):
@@ -274,16 +289,33 @@ def database_outage(exc: BaseException) -> DatabaseUnavailable | None:
     return None
 
 
+# PostgreSQL's "try the transaction again" answers: deadlock_detected, serialization_failure.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted this transaction to break a deadlock (or a serialization
+    conflict): nothing was written, and running it again is the documented answer. asyncpg
+    raises its own error where the hot paths use it directly (``payments/store.py``);
+    SQLAlchemy wraps it elsewhere (``orig.sqlstate``)."""
+    for candidate in (exc, getattr(exc, "orig", None)):
+        if getattr(candidate, "sqlstate", None) in CONFLICT_SQLSTATES:
+            return True
+    return False
+
+
 def _asyncpg_outages() -> tuple[type[BaseException], ...]:
     """asyncpg's own errors that escape SQLAlchemy's wrapping while (re)connecting:
     "the database system is starting up" / "shutting down" (class 57P), a closed
-    connection."""
+    connection; and a deadlock or serialization failure raised on asyncpg directly (the
+    hot paths' statements), which ``database_outage`` calls a ``TransactionConflict``."""
     try:
         from asyncpg import exceptions  # type: ignore[import-untyped]
     except ImportError:  # SQLite-only installs
         return ()
     return (exceptions.OperatorInterventionError, exceptions.InterfaceError,
-            exceptions.ConnectionDoesNotExistError)  # fmt: skip
+            exceptions.ConnectionDoesNotExistError, exceptions.DeadlockDetectedError,
+            exceptions.SerializationError)  # fmt: skip
 
 
 # Registered for these types (not only for Exception), so Starlette's

@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from pesaswitch.daraja.wire import MalformedCallback, parse_stk_callback
-from pesaswitch.db import transaction
+from pesaswitch.db import retry_on_conflict, transaction
 from pesaswitch.errors import BadRequest, NotFound, PayloadTooLarge
 from pesaswitch.payments import callbacks, duplicates, service
+from pesaswitch.payments.service import ApplyResult
 from pesaswitch.runtime import RuntimeDep
 
 log = structlog.get_logger(__name__)
@@ -47,19 +48,25 @@ async def stk_callback(token: str, request: Request, runtime: RuntimeDep) -> JSO
         log.warning("daraja.callback.invalid", payment_id=payment.id, error=str(exc))
         # Raised after the transaction so the invalid body stays recorded.
         raise BadRequest(f"Not a valid STK callback: {exc}") from exc
-    try:
-        async with transaction(runtime.sessionmaker) as session:
-            applied = await callbacks.apply_callback(
-                session, token=token[:64], result=result, body=text, source_ip=source_ip
-            )
-    except IntegrityError:
-        # Another payment holds the receipt: the C2B echo of this payment, recorded first
-        # (payments/duplicates.py). Decided afresh, in a transaction of its own.
-        log.info("daraja.callback.receipt_held", receipt=result.receipt)
-        async with transaction(runtime.sessionmaker) as session:
-            applied = await duplicates.apply_held_receipt(
-                session, token=token[:64], result=result, body=text, source_ip=source_ip
-            )
+
+    async def apply() -> ApplyResult | None:
+        try:
+            async with transaction(runtime.sessionmaker) as session:
+                return await callbacks.apply_callback(
+                    session, token=token[:64], result=result, body=text, source_ip=source_ip
+                )
+        except IntegrityError:
+            # Another payment holds the receipt: the C2B echo of this payment, recorded
+            # first (payments/duplicates.py). Decided afresh, in a transaction of its own.
+            log.info("daraja.callback.receipt_held", receipt=result.receipt)
+            async with transaction(runtime.sessionmaker) as session:
+                return await duplicates.apply_held_receipt(
+                    session, token=token[:64], result=result, body=text, source_ip=source_ip
+                )
+
+    # Daraja sends a callback once: one that lost a deadlock (PostgreSQL rolled it back,
+    # found by the chaos run) is applied again here rather than left to the reconciler.
+    applied = await retry_on_conflict(apply, what="stk_callback")
     if applied is None:
         raise NotFound("Unknown callback")
     return JSONResponse(ACCEPTED)

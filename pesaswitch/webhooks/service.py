@@ -272,10 +272,20 @@ def endpoint_secrets(secret_key: str, endpoint: WebhookEndpoint) -> list[str]:
 
 
 async def callback_secret(session: AsyncSession, *, secret_key: str, account_id: str) -> str:
-    """The secret that signs per-request callback_url notifications; made on first use."""
-    account = await session.get(Account, account_id, with_for_update=True)
+    """The secret that signs per-request callback_url notifications; made on first use.
+
+    Read without a lock; only making it locks the row, FOR NO KEY UPDATE. A FOR UPDATE
+    on the account, which every event, delivery and payment row references, waits for the
+    KEY SHARE locks their INSERTs take: the dispatcher's FOR UPDATE here, queued behind a
+    callback's statement, deadlocked it in the PostgreSQL chaos run (seed 20261207)."""
+    account = await session.get(Account, account_id)
     if account is None:
         raise NotFound(f"No account {account_id}")
+    if account.callback_secret_enc is None:
+        account = await session.get(
+            Account, account_id, with_for_update={"key_share": True}, populate_existing=True
+        )
+        assert account is not None
     if account.callback_secret_enc is None:
         account.callback_secret_enc = crypto.encrypt(secret_key, signing.new_secret())
         await session.flush()

@@ -21,6 +21,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.ledger.accounts import entry_accounts, lock_merchant_accounts
 from pesaswitch.ledger.policy import SHARDS
 from pesaswitch.payments.models import Payment
+from pesaswitch.webhooks.service import callback_secret
 from tests.conftest import Gateway, create_merchant
 from tests.e2e.test_worker_and_races import callback_body
 
@@ -86,3 +87,36 @@ async def test_callback_and_wallet_lock_pass_a_postings_key_share(
     body = (await gateway.client.get(f"/v1/payments/{payment['id']}", headers=merchant.auth)).json()
     assert body["status"] == "completed"
     assert body["mpesa_receipt"] == "UKKEYSH001"
+
+
+async def test_callback_secret_passes_a_key_share_on_the_account(
+    gateway_factory: Callable[..., Awaitable[Gateway]],
+) -> None:
+    # The dispatcher's FOR UPDATE on the account (signing a callback_url notification)
+    # queued behind a callback's event INSERT, which holds KEY SHARE on that account.
+    gateway = await gateway_factory()
+    merchants = [await create_merchant(gateway.settings, f"Secret {n}") for n in range(2)]
+    engine = create_engine(gateway.settings)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as session, session.begin():  # one has its secret already
+            first = await callback_secret(
+                session, secret_key=gateway.settings.secret_key, account_id=merchants[0].account_id
+            )
+        async with sessions() as holder, holder.begin():
+            await holder.execute(text("SELECT id FROM accounts FOR KEY SHARE"))
+            for merchant in merchants:
+                async with sessions() as signer, signer.begin():
+                    await signer.execute(text("SET LOCAL lock_timeout = '2s'"))
+                    secret = await callback_secret(
+                        signer, secret_key=gateway.settings.secret_key,
+                        account_id=merchant.account_id,
+                    )  # fmt: skip
+                assert secret
+        async with sessions() as session, session.begin():
+            again = await callback_secret(
+                session, secret_key=gateway.settings.secret_key, account_id=merchants[0].account_id
+            )
+        assert again == first
+    finally:
+        await engine.dispose()
