@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,10 +57,6 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=32, ge=1)
     # Test each pooled PostgreSQL connection before use (one more round trip per request).
     db_pool_pre_ping: bool = False
-    # SQLite durability: "group" flushes the WAL once for all transactions that committed
-    # meanwhile, before any of their commits returns (kit/group_commit.py); "full" is
-    # SQLite's own fsync inside every COMMIT, under the write lock.
-    sqlite_commit: Literal["group", "full"] = "group"
     # How long a process trusts an API key it has verified (revocation from another
     # process takes effect within this; from the same process, at once). 0: no cache.
     api_key_cache_seconds: float = Field(default=5.0, ge=0)

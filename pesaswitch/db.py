@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
 import structlog
-from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, event
+from sqlalchemy import JSON, DateTime, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import (
@@ -36,11 +36,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.util import await_only
-from sqlalchemy.util.concurrency import in_greenlet
 
 from pesaswitch.config import Settings
 from pesaswitch.errors import transaction_conflict
-from pesaswitch.kit.group_commit import GroupCommit, fsync_file
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -66,12 +64,7 @@ class Base(DeclarativeBase):
     }
 
 
-def _prepare_sqlite(engine: AsyncEngine, group: GroupCommit | None) -> None:
-    """WAL, BEGIN IMMEDIATE behind this process's writer queue, and durability either by
-    SQLite's fsync in every COMMIT (``synchronous=FULL``) or by group commit
-    (``kit/group_commit.py``: ``NORMAL``, then a shared fsync before the commit returns)."""
-    synchronous = "FULL" if group is None else "NORMAL"
-
+def _prepare_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Hand transaction control to the "begin" hook below (SQLAlchemy's documented recipe).
@@ -80,7 +73,7 @@ def _prepare_sqlite(engine: AsyncEngine, group: GroupCommit | None) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
     writers = _WriterQueue()
@@ -107,14 +100,7 @@ def _prepare_sqlite(engine: AsyncEngine, group: GroupCommit | None) -> None:
         try:
             commit(dbapi_connection)
         finally:
-            wrote = writers.release(dbapi_connection)
-        if wrote and group is not None:
-            # After the lock is released: the next writer commits while this one's
-            # transaction is flushed, with whoever else committed meanwhile.
-            if in_greenlet():
-                await_only(group.for_running_loop().wait())
-            else:  # a synchronous caller (no event loop to share a flush on)
-                fsync_file(group.wal)
+            writers.release(dbapi_connection)
 
     def do_rollback(dbapi_connection: Any) -> None:
         try:
@@ -160,13 +146,10 @@ class _WriterQueue:
         await_only(asyncio.wait_for(lock.acquire(), timeout=30))
         self._holders[_raw_id(connection)] = lock
 
-    def release(self, connection: Any) -> bool:
-        """Let the next writer in; True when ``connection`` was a writer."""
+    def release(self, connection: Any) -> None:
         lock = self._holders.pop(_raw_id(connection), None)
-        if lock is None:
-            return False
-        lock.release()
-        return True
+        if lock is not None:
+            lock.release()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -175,10 +158,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if sqlite_path is not None:
         sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        group = GroupCommit(sqlite_path) if settings.sqlite_commit == "group" else None
-        _prepare_sqlite(engine, group)
-        if group is not None:
-            _GROUP_COMMITS[engine.sync_engine] = group
+        _prepare_sqlite(engine)
         return engine
     # A pool about as large as the concurrency a process serves: overflow connections are
     # closed on return, and at 32 concurrent requests a pool of 10 churned ~300
@@ -190,14 +170,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size // 4,
         pool_pre_ping=settings.db_pool_pre_ping,
     )  # fmt: skip
-
-
-_GROUP_COMMITS: WeakKeyDictionary[Engine, GroupCommit] = WeakKeyDictionary()
-
-
-def group_commit_of(engine: AsyncEngine) -> GroupCommit | None:
-    """The group commit of an SQLite engine made by ``create_engine``, if it has one."""
-    return _GROUP_COMMITS.get(engine.sync_engine)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
