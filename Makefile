@@ -77,6 +77,7 @@ docs: install
 BENCH_ARGS ?= --db sqlite --api-procs 1 --workers 1
 bench: install
 	case '$(BENCH_ARGS)' in *postgres*) bash scripts/ensure-postgres.sh ;; esac
+	bash scripts/ensure-wrk.sh
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 bench-webhooks: install

@@ -62,12 +62,13 @@ class Report:
                 ((share, name) for name, share in row.cpu.items() if name not in NOT_MEASURED),
                 reverse=True,
             )
-            if row.cpu.get("other", 0.0) >= NOISE:
+            by_wrk = row.scenario.startswith("wrk ")  # its own CPU is "other"
+            if row.cpu.get("other", 0.0) >= NOISE and not by_wrk:
                 row.notes.append(f"NOISY: unrelated processes used {row.cpu['other']:.0f}%")
             if row.scenario != "generator ceiling" and row.rate is not None and busiest:
                 share, name = busiest[0]
                 row.notes.append(f"busiest: {name} {share:.0f}%")
-            if row.scenario in ("generator ceiling", "end-to-end webhook"):
+            if row.scenario in ("generator ceiling", "end-to-end webhook") or by_wrk:
                 continue
             if row.rate is None:
                 continue

@@ -181,7 +181,9 @@ def measure(args: argparse.Namespace, logs: Path) -> Report:
             else:
                 runner.ceiling()
                 runner.baseline()
+                runner.wrk_healthz()
                 ids = runner.initiate()
+                runner.wrk_initiate()
                 runner.status(ids)
                 runner.end_to_end(ids)
         except Exception as exc:  # report what was measured, and why it stopped
