@@ -228,7 +228,7 @@ async def retry_on_conflict(
                 raise
             log.warning("db.transaction_conflict_retried", what=what, tries=tries,
                         error=repr(exc))  # fmt: skip
-            await asyncio.sleep(random.uniform(0.005, 0.05) * tries)
+            await asyncio.sleep(random.uniform(0.005, 0.05) * tries)  # nosec B311: jitter
     raise AssertionError("unreachable")
 
 
