@@ -1,11 +1,12 @@
-"""PostgreSQL's hot path for settling an STK callback: two statements, on asyncpg directly.
+"""PostgreSQL's hot path for settling an STK callback: two statements (three when it credits
+a wallet), on asyncpg directly.
 
 The general path (``callbacks.apply_callback`` through the ORM) sends eight statements
 for a settled wallet payment: the settling UPDATE, the raw body, the journal entry, its
 postings, two balance UPDATEs, the event and its deliveries. Each costs a round trip and
 SQLAlchemy's own work per statement, which together were most of a payment's CPU
 (bench/README.md, profile). Here the same rows are written by two data-modifying WITH
-statements in the caller's transaction:
+statements in the caller's transaction, with the balance rows locked between them:
 
 1. the settling UPDATE, the raw body's INSERT, and a read of the channel's kind and the
    account's live webhook endpoints: what the event's deliveries need;
@@ -122,6 +123,17 @@ entry AS (
            ON m.account = locked.id
      WHERE l.id = locked.id
 )"""
+# The same rows, locked in the same order, in a statement of their own before statement 2.
+# Locked only inside statement 2, two callbacks crediting the same rows deadlocked now and
+# then (12 in a chaos run): statement 2's snapshot predates the locks, so its UPDATE and
+# the postings' foreign key checks (KEY SHARE, at the end of the statement) met versions
+# of the rows older than the ones locked, and followed their update chains into another
+# callback's transaction while that one queued for a row this one held. Statement 2 now
+# starts after the locks are held: it sees the latest versions and waits for nothing.
+_LOCK_BALANCES = """
+SELECT id FROM ledger_accounts WHERE id = ANY($1::varchar[])
+ ORDER BY kind IN ('wallet', 'payout_hold'), id
+   FOR NO KEY UPDATE"""
 _RECORD = "WITH" + _EVENT + _DELIVERIES
 _RECORD_AND_CREDIT = "WITH" + _LEDGER + "," + _EVENT + _DELIVERIES
 assert set(MERCHANT_KINDS) == {"wallet", "payout_hold"}, "the lock order above names them"
@@ -205,6 +217,8 @@ async def _record(
         ]  # fmt: skip
     raw = await (await session.connection()).get_raw_connection()
     driver: Any = raw.driver_connection
+    if credit is not None:
+        await driver.execute(_LOCK_BALANCES, list(deltas))
     await driver.execute(_RECORD if credit is None else _RECORD_AND_CREDIT, *params)
 
 

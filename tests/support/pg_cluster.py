@@ -90,4 +90,10 @@ def restartable_cluster() -> Iterator[Cluster]:
             cwd=root,
             check=False,
         )
+        # The server's log outlives the cluster when asked for (deadlock reports name
+        # both statements only there): PESASWITCH_TEST_PG_LOG_DIR=/some/dir.
+        keep = os.environ.get("PESASWITCH_TEST_PG_LOG_DIR")
+        if keep and log.exists():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, Path(keep) / f"postgresql-{port}.log")
         shutil.rmtree(root, ignore_errors=True)
