@@ -6,12 +6,15 @@ import itertools
 import os
 from typing import Any
 
+from sqlalchemy import select
+
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.c2b import flows
 from pesaswitch.c2b.schemas import C2BSettingsOut
 from pesaswitch.config import Settings
 from pesaswitch.db import create_engine, create_sessionmaker, transaction
+from pesaswitch.payments.models import Payment
 from tests.conftest import Gateway, Merchant
 
 # One database serves the whole run and a shortcode holds one registration: every test
@@ -85,3 +88,17 @@ async def give_gateway_paybill(gateway: Gateway, merchant: Merchant) -> dict[str
     )  # fmt: skip
     assert row.shortcode == gateway.settings.daraja_shortcode
     return C2BSettingsOut.render(row).model_dump()
+
+
+async def payment_token(gateway: Gateway, payment_id: str) -> str:
+    """The payment's callback token: the path Daraja's answers about it are posted to."""
+    engine = create_engine(gateway.settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            token = await session.scalar(
+                select(Payment.callback_token).where(Payment.id == payment_id)
+            )
+    finally:
+        await engine.dispose()
+    assert token is not None
+    return token

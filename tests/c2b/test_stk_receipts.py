@@ -8,13 +8,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from pesaswitch.c2b import receipts
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.payments.models import Payment
 from pesaswitch.payments.tasks import reconcile_payment
+from tests.c2b.helpers import payment_token
 from tests.conftest import Gateway, Merchant, create_merchant
+
+
+def status_result(receipt: str, amount: int) -> dict[str, Any]:
+    """A successful Transaction Status Result carrying ``receipt``."""
+    return {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
+                       "OriginatorConversationID": "x", "ConversationID": "y",
+                       "ResultParameters": {"ResultParameter": [
+                           {"Key": "ReceiptNo", "Value": receipt},
+                           {"Key": "TransactionStatus", "Value": "Completed"},
+                           {"Key": "Amount", "Value": amount}]}}}  # fmt: skip
 
 
 async def _events(gateway: Gateway, merchant: Merchant) -> list[dict[str, Any]]:
@@ -54,20 +65,8 @@ async def test_receipt_arrives_after_a_query_settled_the_payment(
     assert [e["data"]["mpesa_receipt"] for e in completed] == [None]
 
     # A second Result, with another receipt, changes nothing.
-    engine = create_engine(gateway.settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            token = await session.scalar(
-                select(Payment.callback_token).where(Payment.id == payment_id)
-            )
-    finally:
-        await engine.dispose()
-    replay = {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
-                         "OriginatorConversationID": "x", "ConversationID": "y",
-                         "ResultParameters": {"ResultParameter": [
-                             {"Key": "ReceiptNo", "Value": "UZZZZZZZZZ"},
-                             {"Key": "TransactionStatus", "Value": "Completed"},
-                             {"Key": "Amount", "Value": 30}]}}}  # fmt: skip
+    token = await payment_token(gateway, payment_id)
+    replay = status_result("UZZZZZZZZZ", 30)
     response = await gateway.client.post(f"/daraja/receipts/{token}", json=replay)
     assert response.status_code == 200
     again = (await gateway.client.get(f"/v1/payments/{payment_id}", headers=merchant.auth)).json()
@@ -123,16 +122,7 @@ async def _settled_by_query(gateway: Gateway, merchant: Merchant, amount: int) -
     assert created.status_code == 201, created.text
     payment_id: str = created.json()["id"]
     await reconcile_payment(gateway.app.state.runtime, payment_id)
-    engine = create_engine(gateway.settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            token = await session.scalar(
-                select(Payment.callback_token).where(Payment.id == payment_id)
-            )
-    finally:
-        await engine.dispose()
-    assert token is not None
-    return payment_id, token
+    return payment_id, await payment_token(gateway, payment_id)
 
 
 @pytest.mark.postgres_only
@@ -146,12 +136,7 @@ async def test_a_receipt_taken_between_the_check_and_the_update_is_no_500(
     merchant = await create_merchant(gateway.settings, "Receipt taken")
     asked, token = await _settled_by_query(gateway, merchant, 32)
     other, _ = await _settled_by_query(gateway, merchant, 33)
-    result = {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
-                         "OriginatorConversationID": "x", "ConversationID": "y",
-                         "ResultParameters": {"ResultParameter": [
-                             {"Key": "ReceiptNo", "Value": "UQRACE0001"},
-                             {"Key": "TransactionStatus", "Value": "Completed"},
-                             {"Key": "Amount", "Value": 32}]}}}  # fmt: skip
+    result = status_result("UQRACE0001", 32)
     engine = create_engine(gateway.settings)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():

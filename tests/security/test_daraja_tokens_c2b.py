@@ -9,12 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
-from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.kit.ids import new_token
-from pesaswitch.payments.models import Payment
-from tests.c2b.helpers import c2b_payments, notifications, pay, set_up_channel
+from tests.c2b.helpers import c2b_payments, notifications, pay, payment_token, set_up_channel
 from tests.conftest import Gateway, Merchant, create_merchant
 
 LOST = "254711990002"  # paid, but no callback or confirmation ever arrives
@@ -41,19 +38,6 @@ def _status_result(receipt: str, amount: int, credit: str) -> dict[str, Any]:
     }}  # fmt: skip
 
 
-async def _payment_token(gateway: Gateway, payment_id: str) -> str:
-    engine = create_engine(gateway.settings)
-    try:
-        async with create_sessionmaker(engine)() as session:
-            token = await session.scalar(
-                select(Payment.callback_token).where(Payment.id == payment_id)
-            )
-    finally:
-        await engine.dispose()
-    assert token is not None
-    return token
-
-
 async def _state(gateway: Gateway, merchant: Merchant) -> Any:
     payments = await gateway.client.get("/v1/payments", headers=merchant.auth)
     return payments.json()["data"], await notifications(gateway, merchant)
@@ -76,7 +60,7 @@ async def test_c2b_callbacks_refuse_a_wrong_token(gateway: Gateway, merchant: Me
     )
     assert stk.status_code == 201, stk.text
     await gateway.wait_for_status(merchant, stk.json()["id"])
-    wrong_tokens = [new_token(24), await _payment_token(gateway, stk.json()["id"]), f"{token}x"]
+    wrong_tokens = [new_token(24), await payment_token(gateway, stk.json()["id"]), f"{token}x"]
     bodies = {
         "validation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
         "confirmation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
@@ -115,7 +99,7 @@ async def test_receipt_results_refuse_a_wrong_token(gateway_factory: Any) -> Non
     payment_id = created.json()["id"]
     settled = await gateway.wait_for_status(merchant, payment_id)
     assert (settled["status"], settled["mpesa_receipt"]) == ("completed", None), settled
-    token = await _payment_token(gateway, payment_id)
+    token = await payment_token(gateway, payment_id)
     result = _status_result("UAB1C2D3E4", 30, "174379 - Shop")
     before = await _state(gateway, merchant)
     for wrong in (new_token(24), c2b_token, f"{token}x"):
