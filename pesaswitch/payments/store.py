@@ -97,12 +97,7 @@ SELECT * FROM unnest($7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[]
                      $15::integer[], $16::timestamp[], $17::integer[], $18::timestamp[],
                      $19::timestamp[])"""
 # The journal entry is claimed by its key; postings and balances move only if it was new.
-# The balance rows are locked first, operator accounts before the merchant's ('wallet',
-# 'payout_hold': MERCHANT_KINDS), each by id, as ``ledger.service.post_entry`` orders its
-# UPDATEs, so racing entries cannot deadlock. FOR NO KEY UPDATE, the lock an UPDATE of the
-# balance takes: FOR UPDATE also conflicts with the KEY SHARE locks that every postings
-# INSERT takes on its accounts (the foreign key check), in postings order, before the
-# general path's ordered UPDATEs: the chaos run (seed 20261207) found that deadlock.
+# The balance rows are already locked (``_LOCK_BALANCES``, the statement before).
 _LEDGER = """
 entry AS (
     INSERT INTO journal_entries (id, key, kind, description, reference, created_at)
@@ -112,19 +107,18 @@ entry AS (
     INSERT INTO postings (entry_id, ledger_account_id, amount)
     SELECT entry.id, p.account, p.amount
       FROM entry, unnest($25::varchar[], $26::bigint[]) AS p(account, amount)
-), locked AS (
-    SELECT l.id FROM ledger_accounts l, entry
-     WHERE l.id = ANY($27::varchar[])
-     ORDER BY l.kind IN ('wallet', 'payout_hold'), l.id
-       FOR NO KEY UPDATE OF l
 ), moved AS (
     UPDATE ledger_accounts l SET balance = l.balance + m.delta
-      FROM locked JOIN unnest($27::varchar[], $28::bigint[]) AS m(account, delta)
-           ON m.account = locked.id
-     WHERE l.id = locked.id
+      FROM entry, unnest($27::varchar[], $28::bigint[]) AS m(account, delta)
+     WHERE l.id = m.account
 )"""
-# The same rows, locked in the same order, in a statement of their own before statement 2.
-# Locked only inside statement 2, two callbacks crediting the same rows deadlocked now and
+# The balance rows, locked before statement 2: operator accounts before the merchant's
+# ('wallet', 'payout_hold': MERCHANT_KINDS), each by id, as ``ledger.service.post_entry``
+# orders its UPDATEs, so racing entries cannot deadlock. FOR NO KEY UPDATE, the lock the
+# balance UPDATE takes: FOR UPDATE also conflicts with the KEY SHARE every postings INSERT
+# takes on its accounts (the foreign key check), before the general path's ordered
+# UPDATEs (the chaos run, seed 20261207, found that deadlock). In a statement of its own:
+# locked only inside statement 2, two callbacks crediting the same rows deadlocked now and
 # then (12 in a chaos run): statement 2's snapshot predates the locks, so its UPDATE and
 # the postings' foreign key checks (KEY SHARE, at the end of the statement) met versions
 # of the rows older than the ones locked, and followed their update chains into another
