@@ -102,3 +102,17 @@ async def payment_token(gateway: Gateway, payment_id: str) -> str:
         await engine.dispose()
     assert token is not None
     return token
+
+
+def status_result(receipt: str, amount: int, **parameters: str) -> dict[str, Any]:
+    """A successful Transaction Status Result carrying ``receipt``, with any further
+    ResultParameters by key (``CreditPartyName=…``)."""
+    values = {"ReceiptNo": receipt, "TransactionStatus": "Completed", "Amount": amount,
+              **parameters}  # fmt: skip
+    return {"Result": {
+        "ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
+        "OriginatorConversationID": "x", "ConversationID": "y",
+        "ResultParameters": {"ResultParameter": [
+            {"Key": key, "Value": value} for key, value in values.items()
+        ]},
+    }}  # fmt: skip

@@ -14,18 +14,8 @@ from pesaswitch.c2b import receipts
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.payments.models import Payment
 from pesaswitch.payments.tasks import reconcile_payment
-from tests.c2b.helpers import payment_token
+from tests.c2b.helpers import payment_token, status_result
 from tests.conftest import Gateway, Merchant, create_merchant
-
-
-def status_result(receipt: str, amount: int) -> dict[str, Any]:
-    """A successful Transaction Status Result carrying ``receipt``."""
-    return {"Result": {"ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
-                       "OriginatorConversationID": "x", "ConversationID": "y",
-                       "ResultParameters": {"ResultParameter": [
-                           {"Key": "ReceiptNo", "Value": receipt},
-                           {"Key": "TransactionStatus", "Value": "Completed"},
-                           {"Key": "Amount", "Value": amount}]}}}  # fmt: skip
 
 
 async def _events(gateway: Gateway, merchant: Merchant) -> list[dict[str, Any]]:

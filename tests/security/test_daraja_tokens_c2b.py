@@ -11,10 +11,18 @@ from typing import Any
 import httpx
 
 from pesaswitch.kit.ids import new_token
-from tests.c2b.helpers import c2b_payments, notifications, pay, payment_token, set_up_channel
+from tests.c2b.helpers import (
+    c2b_payments,
+    notifications,
+    pay,
+    payment_token,
+    set_up_channel,
+    status_result,
+)
 from tests.conftest import Gateway, Merchant, create_merchant
 
 LOST = "254711990002"  # paid, but no callback or confirmation ever arrives
+PAYER = "2547 ***** 002 - A B"  # a Transaction Status Result's DebitPartyName
 
 
 def c2b_notice(shortcode: str, trans_id: str, amount: int) -> dict[str, Any]:
@@ -24,18 +32,6 @@ def c2b_notice(shortcode: str, trans_id: str, amount: int) -> dict[str, Any]:
         "InvoiceNumber": "", "OrgAccountBalance": "", "ThirdPartyTransID": "",
         "MSISDN": "2547 ***** 002", "FirstName": "A", "MiddleName": "", "LastName": "",
     }  # fmt: skip
-
-
-def _status_result(receipt: str, amount: int, credit: str) -> dict[str, Any]:
-    parameters = {"ReceiptNo": receipt, "TransactionStatus": "Completed", "Amount": amount,
-                  "DebitPartyName": "2547 ***** 002 - A B", "CreditPartyName": credit}  # fmt: skip
-    return {"Result": {
-        "ResultType": 0, "ResultCode": 0, "ResultDesc": "ok",
-        "OriginatorConversationID": "x", "ConversationID": "y",
-        "ResultParameters": {"ResultParameter": [
-            {"Key": key, "Value": value} for key, value in parameters.items()
-        ]},
-    }}  # fmt: skip
 
 
 async def _state(gateway: Gateway, merchant: Merchant) -> Any:
@@ -64,7 +60,9 @@ async def test_c2b_callbacks_refuse_a_wrong_token(gateway: Gateway, merchant: Me
     bodies = {
         "validation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
         "confirmation": c2b_notice(shortcode, lost[0]["trans_id"], 60),
-        "status": _status_result(lost[1]["trans_id"], 70, f"{shortcode} - Shop"),
+        "status": status_result(
+            lost[1]["trans_id"], 70, DebitPartyName=PAYER, CreditPartyName=f"{shortcode} - Shop"
+        ),
         "status-timeout": {"Result": {"ResultCode": 1, "ResultDesc": "timeout"}},
     }
     before = await _state(gateway, merchant)
@@ -100,7 +98,7 @@ async def test_receipt_results_refuse_a_wrong_token(gateway_factory: Any) -> Non
     settled = await gateway.wait_for_status(merchant, payment_id)
     assert (settled["status"], settled["mpesa_receipt"]) == ("completed", None), settled
     token = await payment_token(gateway, payment_id)
-    result = _status_result("UAB1C2D3E4", 30, "174379 - Shop")
+    result = status_result("UAB1C2D3E4", 30, DebitPartyName=PAYER, CreditPartyName="174379 - Shop")
     before = await _state(gateway, merchant)
     for wrong in (new_token(24), c2b_token, f"{token}x"):
         await _refused(gateway.client, f"/daraja/receipts/{wrong}", result)
