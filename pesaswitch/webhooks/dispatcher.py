@@ -37,6 +37,7 @@ from pesaswitch.webhooks.models import (
 )
 from pesaswitch.webhooks.recording import Outcome, record_outcomes
 from pesaswitch.webhooks.sending import AttemptResult, post_pinned
+from pesaswitch.webhooks.wakeup import OutboxWakeup
 
 log = structlog.get_logger(__name__)
 
@@ -210,6 +211,7 @@ class Dispatcher:
         self.sent = asyncio.Event()
         self.recorded = asyncio.Event()  # set when the batch now gathering is written
         self.closing = False
+        self.wakeup = OutboxWakeup(runtime.engine)
 
     async def _run_one(self, claim: Claim) -> None:
         try:
@@ -248,13 +250,21 @@ class Dispatcher:
                 await asyncio.wait_for(self.sent.wait(), timeout=interval)
             await self.record()
 
-    async def tick(self) -> int:
+    def room(self) -> int:
+        """How many attempts to claim now: claim in batches (a quarter of the slots at
+        least) rather than a transaction per freed slot; with nothing in flight, any free
+        slot will do."""
         concurrency = self.runtime.settings.webhook_concurrency
         free = concurrency - len(self.in_flight)
-        # Claim in batches (a quarter of the slots at least) rather than a transaction per
-        # freed slot; with nothing in flight, any free slot will do.
         if free <= 0 or (self.in_flight and free < max(1, concurrency // 4)):
             return 0
+        return free
+
+    async def tick(self) -> int:
+        free = self.room()
+        if not free:
+            return 0
+        self.wakeup.take()
         claims = await claim_due(self.runtime, free, busy=+self.busy)
         for claim in claims:
             self.busy[claim.destination] += 1
@@ -266,6 +276,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         interval = self.runtime.settings.webhook_interval
         recorder = asyncio.create_task(self._recorder())
+        listener = asyncio.create_task(self.wakeup.listen(stop))
         try:
             while not stop.is_set():
                 try:
@@ -275,15 +286,17 @@ class Dispatcher:
                     claimed = 0
                 if claimed:
                     await asyncio.sleep(0)
-                elif self.in_flight:
+                elif not self.room():
                     # Slots are busy: wait for one to free up rather than a full tick.
                     await asyncio.wait(
                         self.in_flight, timeout=interval, return_when=asyncio.FIRST_COMPLETED
                     )
                 else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), timeout=interval)
+                    # Until new deliveries are notified, a send ends, or the next poll.
+                    await self.wakeup.wait(stop, interval, busy=self.in_flight)
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             if self.in_flight:
                 await asyncio.gather(*self.in_flight, return_exceptions=True)
             self.closing = True
