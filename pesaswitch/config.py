@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     # 4 measured 48 deliveries/s against 150/s to a single fast endpoint on SQLite.)
     webhook_destination_concurrency: int = Field(default=0, ge=0)  # 0: half
     webhook_interval: float = Field(default=0.5, gt=0)
+    # PostgreSQL: once woken by a new delivery, wait this long before claiming, so the
+    # deliveries of a busy moment go out in one claim rather than a claim each
+    # (webhooks/wakeup.py; bench/README.md has the figures).
+    webhook_wakeup_gather: float = Field(default=0.05, ge=0)
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.
     sandbox_allow_private_urls: bool = False

@@ -19,7 +19,7 @@ from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from pesaswitch.accounts.models import Account, Environment
 from pesaswitch.db import is_sqlite, transaction
@@ -70,6 +70,36 @@ def destination_of(endpoint_id: str | None, url: str) -> str:
     return endpoint_id or url
 
 
+# Built once: a claim runs many times a second under load, and building its statements
+# (and their cache keys) each time was ~9 % of the worker's CPU (bench/README.md).
+_DUE = (
+    select(Delivery.id, Delivery.endpoint_id, Delivery.url)
+    .where(
+        Delivery.status == DeliveryStatus.PENDING.value,
+        Delivery.next_attempt_at <= bindparam("now"),
+    )
+    .order_by(Delivery.next_attempt_at)
+    .limit(bindparam("window"))
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+_LEASE = (
+    update(Delivery)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        attempt_count=Delivery.attempt_count + 1,
+        next_attempt_at=bindparam("lease_until"),
+    )
+)
+_CLAIMED = (
+    select(Delivery, Event.payload, Account.environment, Account.callback_secret_enc,
+           WebhookEndpoint)
+    .join(Event, Event.id == Delivery.event_id)
+    .join(Account, Account.id == Delivery.account_id)
+    .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+)  # fmt: skip
+
+
 async def claim_due(
     runtime: Runtime, limit: int, *, busy: Mapping[str, int] | None = None
 ) -> list[Claim]:
@@ -79,15 +109,7 @@ async def claim_due(
     now = utcnow()
     cap = runtime.settings.webhook_destination_cap
     async with transaction(runtime.sessionmaker) as session:
-        query = (
-            select(Delivery.id, Delivery.endpoint_id, Delivery.url)
-            .where(
-                Delivery.status == DeliveryStatus.PENDING.value,
-                Delivery.next_attempt_at <= now,
-            )
-            .order_by(Delivery.next_attempt_at)
-            .limit(limit * 4)
-        )
+        query = _DUE if is_sqlite(session) else _DUE_LOCKED
         # Destinations already at their cap are skipped in SQL, so their backlog cannot
         # fill the candidate window and hide everyone else's due rows.
         full = [d for d, n in (busy or {}).items() if n >= cap]
@@ -96,11 +118,10 @@ async def claim_due(
                 or_(Delivery.endpoint_id.is_(None), Delivery.endpoint_id.not_in(full)),
                 or_(Delivery.endpoint_id.is_not(None), Delivery.url.not_in(full)),
             )
-        if not is_sqlite(session):
-            query = query.with_for_update(skip_locked=True)
         taken = Counter(busy or {})
         ids: list[str] = []
-        for row in (await session.execute(query)).all():
+        candidates = await session.execute(query, {"now": now, "window": limit * 4})
+        for row in candidates.all():
             destination = destination_of(row.endpoint_id, row.url)
             if taken[destination] >= cap:
                 continue
@@ -110,22 +131,9 @@ async def claim_due(
                 break
         if not ids:
             return []
-        await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(
-                attempt_count=Delivery.attempt_count + 1,
-                next_attempt_at=now + timedelta(seconds=lease_seconds(runtime)),
-            )
-        )
-        rows = await session.execute(
-            select(Delivery, Event.payload, Account.environment, Account.callback_secret_enc,
-                   WebhookEndpoint)
-            .join(Event, Event.id == Delivery.event_id)
-            .join(Account, Account.id == Delivery.account_id)
-            .outerjoin(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-            .where(Delivery.id.in_(ids))
-        )  # fmt: skip
+        lease_until = now + timedelta(seconds=lease_seconds(runtime))
+        await session.execute(_LEASE, {"ids": ids, "lease_until": lease_until})
+        rows = await session.execute(_CLAIMED, {"ids": ids})
         return [
             Claim(
                 delivery_id=delivery.id,
@@ -211,7 +219,8 @@ class Dispatcher:
         self.sent = asyncio.Event()
         self.recorded = asyncio.Event()  # set when the batch now gathering is written
         self.closing = False
-        self.wakeup = OutboxWakeup(runtime.engine)
+        self.drained = False
+        self.wakeup = OutboxWakeup(runtime.engine, settings.webhook_wakeup_gather)
 
     async def _run_one(self, claim: Claim) -> None:
         try:
@@ -266,6 +275,9 @@ class Dispatcher:
             return 0
         self.wakeup.take()
         claims = await claim_due(self.runtime, free, busy=+self.busy)
+        # Fewer than asked for: nothing else is due now, and claiming again at once would
+        # find nothing (a transaction wasted per wake-up).
+        self.drained = len(claims) < free
         for claim in claims:
             self.busy[claim.destination] += 1
             task = asyncio.create_task(self._run_one(claim))
@@ -284,8 +296,8 @@ class Dispatcher:
                 except Exception as exc:
                     log_tick_failure("webhooks.tick_failed", exc)
                     claimed = 0
-                if claimed:
-                    await asyncio.sleep(0)
+                if claimed and not self.drained:
+                    await asyncio.sleep(0)  # more may be due: go again without waiting
                 elif not self.room():
                     # Slots are busy: wait for one to free up rather than a full tick.
                     await asyncio.wait(

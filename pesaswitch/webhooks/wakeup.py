@@ -38,8 +38,9 @@ class OutboxWakeup:
     """An event set when new deliveries may be due. ``listen`` keeps PostgreSQL's LISTEN
     connection open until ``stop``; on SQLite it returns at once and only polls wake."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, gather: float = 0.0) -> None:
         self.engine = engine
+        self.gather = gather
         self.due = asyncio.Event()
         self.listening = asyncio.Event()  # set while a LISTEN connection is open (tests)
 
@@ -54,12 +55,19 @@ class OutboxWakeup:
         seconds, whichever is first."""
         if self.due.is_set() or stop.is_set():
             return
-        waiters = [asyncio.create_task(self.due.wait()), asyncio.create_task(stop.wait())]
+        notified, stopped = asyncio.create_task(self.due.wait()), asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait([*waiters, *busy], timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [notified, stopped, *busy], timeout=poll, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
-            for waiter in waiters:
-                waiter.cancel()
+            notified.cancel()
+            stopped.cancel()
+        if self.due.is_set() and self.gather and not stop.is_set():
+            # Each payment's commit notifies: a claim per notification cost the worker
+            # 2.6 times its CPU per payment under load. Others arrive meanwhile.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.gather)
 
     async def listen(self, stop: asyncio.Event) -> None:
         if self.engine.dialect.name != "postgresql":
