@@ -1,11 +1,12 @@
 """The outbox dispatcher: claims due deliveries with leases and sends them.
 
-A claim increments ``attempt_count`` and pushes ``next_attempt_at`` out by a lease, in
-one transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's ``BEGIN IMMEDIATE``
-serialises claimers). So each attempt number is claimed by one worker only, and a
-worker that dies mid-send lets the lease lapse and the next attempt is taken by another
-— at least once, with the same ``webhook-id``. Finished sends are recorded in batches by
-the dispatcher's recorder task (``recording.py``), not a transaction per send.
+A claim increments ``attempt_count`` and pushes ``next_attempt_at`` out by a lease,
+atomically: one statement with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (``store.py``), a
+transaction on SQLite, whose ``BEGIN IMMEDIATE`` serialises claimers. So each attempt
+number is claimed by one worker only, and a worker that dies mid-send lets the lease
+lapse and the next attempt is taken by another — at least once, with the same
+``webhook-id``. Finished sends are recorded in batches by the dispatcher's recorder task
+(``recording.py``), not a transaction per send.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
@@ -22,13 +22,13 @@ import structlog
 from sqlalchemy import bindparam, or_, select, update
 
 from pesaswitch.accounts.models import Account, Environment
-from pesaswitch.db import is_sqlite, transaction
+from pesaswitch.db import transaction
 from pesaswitch.errors import log_tick_failure
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.http import async_client
 from pesaswitch.runtime import Runtime
-from pesaswitch.webhooks import formats, service, signing
+from pesaswitch.webhooks import formats, service, signing, store
 from pesaswitch.webhooks.models import (
     Delivery,
     DeliveryStatus,
@@ -37,41 +37,18 @@ from pesaswitch.webhooks.models import (
 )
 from pesaswitch.webhooks.recording import Outcome, record_outcomes
 from pesaswitch.webhooks.sending import AttemptResult, post_pinned
+from pesaswitch.webhooks.store import Claim, destination_of
 from pesaswitch.webhooks.wakeup import OutboxWakeup
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One claimed attempt, with everything needed to send it (read in the claim itself)."""
-
-    delivery_id: str
-    attempt: int
-    url: str
-    event_id: str
-    payload: str
-    account_id: str
-    environment: Environment
-    callback_secret_enc: str | None
-    endpoint: WebhookEndpoint | None
-    format: str | None = None
-
-    @property
-    def destination(self) -> str:
-        return destination_of(self.endpoint.id if self.endpoint else None, self.url)
 
 
 def lease_seconds(runtime: Runtime) -> float:
     return runtime.settings.webhook_timeout * 3 + 5
 
 
-def destination_of(endpoint_id: str | None, url: str) -> str:
-    return endpoint_id or url
-
-
-# Built once: a claim runs many times a second under load, and building its statements
-# (and their cache keys) each time was ~9 % of the worker's CPU (bench/README.md).
+# SQLite's claim. Built once: a claim runs many times a second under load, and building
+# its statements (and their cache keys) each time was ~9 % of the worker's CPU.
 _DUE = (
     select(Delivery.id, Delivery.endpoint_id, Delivery.url)
     .where(
@@ -81,7 +58,6 @@ _DUE = (
     .order_by(Delivery.next_attempt_at)
     .limit(bindparam("window"))
 )
-_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
 _LEASE = (
     update(Delivery)
     .where(Delivery.id.in_(bindparam("ids", expanding=True)))
@@ -108,8 +84,14 @@ async def claim_due(
     slot while other merchants' webhooks wait."""
     now = utcnow()
     cap = runtime.settings.webhook_destination_cap
+    lease_until = now + timedelta(seconds=lease_seconds(runtime))
+    if runtime.engine.dialect.name == "postgresql":
+        return await store.claim_due(
+            runtime.engine, now=now, limit=limit, cap=cap, busy=busy or {},
+            lease_until=lease_until,
+        )  # fmt: skip
     async with transaction(runtime.sessionmaker) as session:
-        query = _DUE if is_sqlite(session) else _DUE_LOCKED
+        query = _DUE
         # Destinations already at their cap are skipped in SQL, so their backlog cannot
         # fill the candidate window and hide everyone else's due rows.
         full = [d for d, n in (busy or {}).items() if n >= cap]
@@ -131,7 +113,6 @@ async def claim_due(
                 break
         if not ids:
             return []
-        lease_until = now + timedelta(seconds=lease_seconds(runtime))
         await session.execute(_LEASE, {"ids": ids, "lease_until": lease_until})
         rows = await session.execute(_CLAIMED, {"ids": ids})
         return [

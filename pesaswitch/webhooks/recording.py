@@ -25,7 +25,7 @@ from pesaswitch.webhooks import service
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus
 
 if TYPE_CHECKING:
-    from pesaswitch.webhooks.dispatcher import Claim
+    from pesaswitch.webhooks.store import Claim
     from pesaswitch.webhooks.sending import AttemptResult
 
 _DELIVERIES = cast(Table, Delivery.__table__)
