@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     # PostgreSQL: once woken by a new delivery, wait this long before claiming, so the
     # deliveries of a busy moment go out in one claim rather than a claim each
     # (webhooks/wakeup.py; bench/README.md has the figures).
-    webhook_wakeup_gather: float = Field(default=0.05, ge=0)
+    webhook_wakeup_gather: float = Field(default=0.025, ge=0)
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.
     sandbox_allow_private_urls: bool = False
