@@ -159,7 +159,7 @@ def worker() -> None:
 def _run_fast(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop when it is installed (uvicorn[standard] brings it on Linux and macOS):
     the API already runs on it under uvicorn, and the worker's webhook sends and database
-    round trips cost less CPU on it than on asyncio's selector loop (bench/README.md)."""
+    round trips cost less CPU on it than on asyncio's selector loop (bench/issue-11-rounds.md)."""
     try:
         import uvloop
     except ImportError:

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     webhook_interval: float = Field(default=0.5, gt=0)
     # PostgreSQL: once woken by a new delivery, wait this long before claiming, so the
     # deliveries of a busy moment go out in one claim rather than a claim each
-    # (webhooks/wakeup.py; bench/README.md has the figures).
+    # (webhooks/wakeup.py; bench/issue-11-rounds.md has the figures).
     webhook_wakeup_gather: float = Field(default=0.025, ge=0)
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.

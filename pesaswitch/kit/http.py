@@ -4,7 +4,7 @@ Every outbound request (the STK Push and other Daraja calls, webhook deliveries,
 simulator's callbacks) is written against ``httpx.AsyncClient``. Its default transport,
 httpcore, scans its pool on every request: at 32 requests in flight one POST cost
 2.0 ms of client CPU, against 0.34 ms through this transport and 0.12 ms on aiohttp
-alone (bench/README.md, "HTTP client"). This transport keeps httpx's interface (and the
+alone (bench/issue-11-rounds.md, "HTTP client"). This transport keeps httpx's interface (and the
 in-process ASGI transport the tests use) and sends through an ``aiohttp.ClientSession``.
 
 The exceptions are httpx's, mapped by what they say about the request, because callers

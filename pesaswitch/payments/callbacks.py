@@ -12,7 +12,7 @@ so the ledger's balance rows are not also held locked across that INSERT.
 
 The UPDATE is built once per shape (which of CheckoutRequestID, MerchantRequestID and
 amount the callback carries) with bound parameters: building the statement and its cache
-key on every callback cost more CPU than sending it (bench/README.md, profile).
+key on every callback cost more CPU than sending it (bench/issue-11-rounds.md, profile).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ The general path (``callbacks.apply_callback`` through the ORM) sends eight stat
 for a settled wallet payment: the settling UPDATE, the raw body, the journal entry, its
 postings, two balance UPDATEs, the event and its deliveries. Each costs a round trip and
 SQLAlchemy's own work per statement, which together were most of a payment's CPU
-(bench/README.md, profile). Here the same rows are written by two data-modifying WITH
+(bench/issue-11-rounds.md, profile). Here the same rows are written by two data-modifying WITH
 statements in the caller's transaction, with the balance rows locked between them:
 
 1. the settling UPDATE, the raw body's INSERT, and a read of the channel's kind and the

@@ -5,7 +5,7 @@ for the Idempotency-Key's claim, the channel's read, the STK protection's reads 
 payment's INSERT, and one after it for the acceptance and the replay to store. Here each
 is one statement outside any transaction: a single statement commits atomically on its
 own, which saves the BEGIN and COMMIT round trips as well as SQLAlchemy's work per
-statement (bench/README.md, profile).
+statement (bench/issue-11-rounds.md, profile).
 
 Statement 1 writes only in the usual case, decided inside the statement: the channel is
 the account's (active, or its default), the Idempotency-Key is new, and STK protection

@@ -3,7 +3,7 @@ next state, for many attempts in one transaction.
 
 The dispatcher records its finished sends in batches (``record_outcomes``) rather than a
 transaction per send: on PostgreSQL, BEGIN, INSERT, UPDATE and COMMIT per delivery were
-about a quarter of the worker's CPU (bench/README.md, profile), mostly the socket writes of
+about a quarter of the worker's CPU (bench/issue-11-rounds.md, profile), mostly the socket writes of
 four round trips. A batch is one INSERT of every attempt row and one executemany of the
 delivery UPDATE. Recording later than the send changes nothing a receiver sees: the
 lease keeps the delivery claimed meanwhile, and if the worker dies before recording, the
@@ -25,8 +25,8 @@ from pesaswitch.webhooks import service
 from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus
 
 if TYPE_CHECKING:
-    from pesaswitch.webhooks.store import Claim
     from pesaswitch.webhooks.sending import AttemptResult
+    from pesaswitch.webhooks.store import Claim
 
 _DELIVERIES = cast(Table, Delivery.__table__)
 _INSERT_ATTEMPT = insert(cast(Table, DeliveryAttempt.__table__))

@@ -4,7 +4,7 @@ The general claim (``dispatcher.claim_due`` through SQLAlchemy) is a transaction
 statements: the due rows ``FOR UPDATE SKIP LOCKED``, the lease's UPDATE, and a joined read
 of what the sends need; five round trips with BEGIN and COMMIT. Under load the worker
 claims several times a second, and that was its largest share after the sends
-(bench/README.md, sixth round). Here one data-modifying WITH statement does all three,
+(bench/issue-11-rounds.md, sixth round). Here one data-modifying WITH statement does all three,
 outside any transaction (a single statement commits atomically on its own), with the
 per-destination cap applied in SQL by ``row_number()`` over the destination.
 
