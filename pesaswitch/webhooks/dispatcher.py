@@ -35,7 +35,7 @@ from pesaswitch.webhooks.models import (
     Event,
     WebhookEndpoint,
 )
-from pesaswitch.webhooks.recording import Outcome, record_outcomes
+from pesaswitch.webhooks.recording import Outcome, gone, record_outcomes
 from pesaswitch.webhooks.sending import AttemptResult, post_pinned
 from pesaswitch.webhooks.store import Claim, destination_of
 from pesaswitch.webhooks.wakeup import OutboxWakeup
@@ -85,7 +85,7 @@ async def claim_due(
     now = utcnow()
     cap = runtime.settings.webhook_destination_cap
     lease_until = now + timedelta(seconds=lease_seconds(runtime))
-    if runtime.engine.dialect.name == "postgresql":
+    if runtime.engine.dialect.name == "postgresql":  # one statement (store.py)
         return await store.claim_due(
             runtime.engine, now=now, limit=limit, cap=cap, busy=busy or {},
             lease_until=lease_until,
@@ -202,6 +202,7 @@ class Dispatcher:
         self.closing = False
         self.drained = False
         self.wakeup = OutboxWakeup(runtime.engine, settings.webhook_wakeup_gather)
+        self.postgresql = runtime.engine.dialect.name == "postgresql"
 
     async def _run_one(self, claim: Claim) -> None:
         try:
@@ -222,10 +223,13 @@ class Dispatcher:
         batch, self.outcomes = self.outcomes, []
         recorded, self.recorded = self.recorded, asyncio.Event()
         self.sent.clear()
+        schedule = self.runtime.settings.webhook_schedule
         try:
-            if batch:
+            if batch and self.postgresql and not any(map(gone, batch)):
+                await store.record_outcomes(self.runtime.engine, batch, schedule, utcnow())
+            elif batch:
                 async with transaction(self.runtime.sessionmaker) as session:
-                    await record_outcomes(session, batch, self.runtime.settings.webhook_schedule)
+                    await record_outcomes(session, batch, schedule)
         except Exception as exc:
             # Their leases lapse and the attempts are sent again; never kill the loop.
             log_tick_failure("webhooks.record_failed", exc, deliveries=len(batch))

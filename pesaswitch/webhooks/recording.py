@@ -70,13 +70,11 @@ def next_state(
     return DeliveryStatus.FAILED, None
 
 
-async def record_outcomes(
-    session: AsyncSession, outcomes: Sequence[Outcome], schedule: tuple[float, ...]
-) -> None:
-    """Write the attempts and settle their deliveries, in the caller's transaction."""
-    if not outcomes:
-        return
-    now = utcnow()
+def outcome_rows(
+    outcomes: Sequence[Outcome], schedule: tuple[float, ...], now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The attempt rows to insert and each delivery's settling values (``_SETTLE``'s
+    parameters), for either database's way of writing them."""
     attempts: list[dict[str, Any]] = []
     settles: list[dict[str, Any]] = []
     for outcome in outcomes:
@@ -88,17 +86,34 @@ async def record_outcomes(
                  "duration_ms": result.duration_ms, "response_body": result.body,
                  "error": result.error}
             )  # fmt: skip
-            if result.status_code == 410 and claim.endpoint is not None:
-                # 410 Gone: the receiver asks us to stop (Standard Webhooks).
-                await service.set_enabled(
-                    session, account_id=claim.account_id, endpoint_id=claim.endpoint.id,
-                    enabled=False, reason="receiver answered 410 Gone",
-                )  # fmt: skip
         status, next_at = next_state(claim, result, schedule, now)
         settles.append(
             {"d_id": claim.delivery_id, "d_attempt": claim.attempt, "d_status": status.value,
              "d_next": next_at, "d_code": result.status_code if result else None, "d_now": now}
         )  # fmt: skip
+    return attempts, settles
+
+
+def gone(outcome: Outcome) -> bool:
+    """410 Gone from an endpoint: the receiver asks us to stop (Standard Webhooks)."""
+    result = outcome.result
+    return result is not None and result.status_code == 410 and outcome.claim.endpoint is not None
+
+
+async def record_outcomes(
+    session: AsyncSession, outcomes: Sequence[Outcome], schedule: tuple[float, ...]
+) -> None:
+    """Write the attempts and settle their deliveries, in the caller's transaction."""
+    if not outcomes:
+        return
+    for outcome in outcomes:
+        endpoint = outcome.claim.endpoint
+        if gone(outcome) and endpoint is not None:
+            await service.set_enabled(
+                session, account_id=outcome.claim.account_id, endpoint_id=endpoint.id,
+                enabled=False, reason="receiver answered 410 Gone",
+            )  # fmt: skip
+    attempts, settles = outcome_rows(outcomes, schedule, utcnow())
     if attempts:
         await session.execute(_INSERT_ATTEMPT, attempts)
     await session.execute(_SETTLE, settles)

@@ -1,4 +1,5 @@
-"""PostgreSQL's outbox claim as one statement, on asyncpg directly.
+"""PostgreSQL's outbox claim, and the recording of sent attempts, each as one statement on
+asyncpg directly.
 
 The general claim (``dispatcher.claim_due`` through SQLAlchemy) is a transaction of three
 statements: the due rows ``FOR UPDATE SKIP LOCKED``, the lease's UPDATE, and a joined read
@@ -10,12 +11,16 @@ per-destination cap applied in SQL by ``row_number()`` over the destination.
 
 It claims the same rows the general path would: due and pending, oldest first, no more
 than ``webhook_destination_cap`` in flight per destination counting those already busy.
+
+Recording a batch of sends was a transaction too (BEGIN, the attempts' INSERT, an
+executemany of the settling UPDATE, COMMIT); here it is one statement with the same rows,
+from ``recording.outcome_rows``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pesaswitch.accounts.models import Environment
 from pesaswitch.webhooks.models import WebhookEndpoint
+from pesaswitch.webhooks.recording import Outcome, outcome_rows
 
 
 def destination_of(endpoint_id: str | None, url: str) -> str:
@@ -144,3 +150,39 @@ async def claim_due(
         )
         for row in rows
     ]
+
+
+# $1 to $7 one array per attempt column; $8 to $13 one per delivery to settle. Only the
+# holder of the attempt settles it (a retaken lease has a higher count), as ``_SETTLE``.
+_RECORD = """
+WITH attempts AS (
+    INSERT INTO delivery_attempts (delivery_id, number, attempted_at, status_code,
+                                   duration_ms, response_body, error)
+    SELECT * FROM unnest($1::varchar[], $2::integer[], $3::timestamp[], $4::integer[],
+                         $5::integer[], $6::text[], $7::varchar[])
+)
+UPDATE deliveries SET status = s.status, next_attempt_at = s.next_at,
+                      last_status_code = s.code, updated_at = s.now
+  FROM unnest($8::varchar[], $9::integer[], $10::varchar[], $11::timestamp[],
+              $12::integer[], $13::timestamp[]) AS s (id, attempt, status, next_at, code, now)
+ WHERE deliveries.id = s.id AND deliveries.attempt_count = s.attempt
+"""
+_ATTEMPT_KEYS = (
+    "delivery_id", "number", "attempted_at", "status_code", "duration_ms", "response_body",
+    "error",
+)  # fmt: skip
+_SETTLE_KEYS = ("d_id", "d_attempt", "d_status", "d_next", "d_code", "d_now")
+
+
+async def record_outcomes(
+    engine: AsyncEngine, outcomes: Sequence[Outcome], schedule: tuple[float, ...], now: datetime
+) -> None:
+    """Write the attempts and settle their deliveries in one statement. Not for a 410
+    Gone, which disables its endpoint (``recording.record_outcomes`` does that)."""
+    attempts, settles = outcome_rows(outcomes, schedule, now)
+    params = [[row[key] for row in attempts] for key in _ATTEMPT_KEYS]
+    params += [[row[key] for row in settles] for key in _SETTLE_KEYS]
+    async with engine.connect() as connection:
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.execute(_RECORD, *params)

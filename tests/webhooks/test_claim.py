@@ -1,6 +1,6 @@
-"""The outbox claim on its own (no dispatcher running): which rows it takes, on either
-database. PostgreSQL's is one statement (``webhooks/store.py``), SQLite's a transaction of
-three; both must take the same rows."""
+"""The outbox claim and the recording of sends on their own (no dispatcher running), on
+either database. PostgreSQL's are one statement each (``webhooks/store.py``), SQLite's
+transactions; both must write the same rows."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from pesaswitch.db import transaction
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.runtime import Runtime
 from pesaswitch.webhooks import service as webhooks
-from pesaswitch.webhooks.dispatcher import claim_due, lease_seconds
-from pesaswitch.webhooks.models import Delivery, EventType
+from pesaswitch.webhooks.dispatcher import Dispatcher, claim_due, lease_seconds
+from pesaswitch.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, EventType
+from pesaswitch.webhooks.recording import Outcome
+from pesaswitch.webhooks.sending import AttemptResult
 from tests.conftest import Gateway, Merchant, create_merchant, settings_maker
 
 
@@ -123,3 +125,70 @@ async def test_racing_claims_never_take_the_same_attempt(gateway_factory: Any) -
     # Whatever was not taken is still due, and a last claim finds all of it.
     rest = await claim_due(runtime, 30)
     assert len(taken) + len(rest) == 30
+
+
+async def test_recorded_outcomes_settle_only_their_own_attempt(gateway_factory: Any) -> None:
+    """The recorder writes every attempt and settles each delivery by its attempt's
+    outcome; an outcome of an attempt whose lease was retaken is kept but settles nothing."""
+    gateway, runtime, shop = await claimer(gateway_factory)
+    await add_endpoint(runtime, gateway.settings, shop, "http://127.0.0.1:9/rec")
+    await queue_events(runtime, shop, 3, "pay_o")
+    ok, failing, stale = await claim_due(runtime, 3)
+    # The third's lease lapses and another worker retakes it: attempt 2 is now its own.
+    async with transaction(runtime.sessionmaker) as session:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id == stale.delivery_id)
+            .values(next_attempt_at=utcnow())
+        )
+    [retaken] = await claim_due(runtime, 3)
+    assert (retaken.delivery_id, retaken.attempt) == (stale.delivery_id, 2)
+    dispatcher = Dispatcher(runtime)
+    sent = utcnow()
+    dispatcher.outcomes = [
+        Outcome(ok, AttemptResult(204, 12, "", None), sent),
+        Outcome(failing, AttemptResult(500, 30, "boom", None), sent),
+        Outcome(stale, AttemptResult(200, 5, "late", None), sent),
+    ]
+    await dispatcher.record()
+    await dispatcher.http.aclose()
+    async with transaction(runtime.sessionmaker) as session:
+        rows = {
+            d.id: d
+            for d in (
+                await session.execute(
+                    select(Delivery).where(
+                        Delivery.id.in_([ok.delivery_id, failing.delivery_id, stale.delivery_id])
+                    )
+                )
+            ).scalars()
+        }
+        attempts = (
+            await session.execute(
+                select(
+                    DeliveryAttempt.delivery_id, DeliveryAttempt.number,
+                    DeliveryAttempt.status_code, DeliveryAttempt.response_body,
+                )
+            )
+        ).all()  # fmt: skip
+    assert (rows[ok.delivery_id].status, rows[ok.delivery_id].last_status_code) == (
+        DeliveryStatus.SUCCEEDED.value, 204,
+    )  # fmt: skip
+    again = rows[failing.delivery_id]
+    assert (again.status, again.last_status_code) == (DeliveryStatus.PENDING.value, 500)
+    assert again.next_attempt_at is not None
+    # The schedule's first step after attempt 1, not the lease.
+    first_step = gateway.settings.webhook_schedule[0]
+    assert abs((again.next_attempt_at - sent).total_seconds() - first_step) < 5
+    # Still held by attempt 2: pending, leased, nothing settled by the late outcome.
+    held = rows[stale.delivery_id]
+    assert (held.status, held.attempt_count, held.last_status_code) == (
+        DeliveryStatus.PENDING.value, 2, None,
+    )  # fmt: skip
+    assert sorted(attempts) == sorted(
+        [
+            (ok.delivery_id, 1, 204, ""),
+            (failing.delivery_id, 1, 500, "boom"),
+            (stale.delivery_id, 1, 200, "late"),
+        ]
+    )
