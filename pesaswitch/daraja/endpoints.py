@@ -51,6 +51,12 @@ async def stk_callback(token: str, request: Request, runtime: RuntimeDep) -> JSO
 
     async def apply() -> ApplyResult | None:
         try:
+            settled = await callbacks.settle_without_transaction(
+                runtime.sessionmaker, token=token[:64], result=result, body=text,
+                source_ip=source_ip,
+            )  # fmt: skip
+            if settled is not None:
+                return settled
             async with transaction(runtime.sessionmaker) as session:
                 return await callbacks.apply_callback(
                     session, token=token[:64], result=result, body=text, source_ip=source_ip

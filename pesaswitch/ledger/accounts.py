@@ -163,15 +163,32 @@ async def entry_accounts(
     in one round trip, or none when all four are in the identity cache (``idcache.py``;
     every collection posts here). Their balances are not for reading: cached accounts
     come back without one, and a balance is read with ``balances`` or locked first."""
-    currency = _currency(currency)
-    specs = (*_merchant_specs(account_id, currency, shard), _fees_spec(currency, shard),
-             _settlement_spec(shortcode, currency, shard))  # fmt: skip
+    specs = _entry_specs(account_id, currency, shortcode, shard)
     accounts = idcache.cached_accounts(session, [spec.key for spec in specs])
     if accounts is None:
         accounts = await _get_or_create(session, *specs)
         idcache.note(session, accounts)
     wallet, hold, fees, settlement = accounts
     return wallet, hold, fees, settlement
+
+
+def cached_entry_accounts(
+    session: AsyncSession, *, account_id: str, currency: str, shortcode: str, shard: int
+) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount, LedgerAccount] | None:
+    """``entry_accounts`` from the identity cache alone, without touching the database:
+    None unless all four are cached (for a caller that has no transaction to make them in)."""
+    specs = _entry_specs(account_id, currency, shortcode, shard)
+    accounts = idcache.cached_accounts(session, [spec.key for spec in specs])
+    if accounts is None:
+        return None
+    wallet, hold, fees, settlement = accounts
+    return wallet, hold, fees, settlement
+
+
+def _entry_specs(account_id: str, currency: str, shortcode: str, shard: int) -> tuple[_Spec, ...]:
+    currency = _currency(currency)
+    return (*_merchant_specs(account_id, currency, shard), _fees_spec(currency, shard),
+            _settlement_spec(shortcode, currency, shard))  # fmt: skip
 
 
 async def wallet_account(session: AsyncSession, *, account_id: str, currency: str) -> LedgerAccount:

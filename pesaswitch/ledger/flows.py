@@ -29,6 +29,7 @@ from pesaswitch.errors import InsufficientFunds, LedgerConflict, ValidationFaile
 from pesaswitch.ledger.models import EntryKind, JournalEntry, LedgerAccount
 from pesaswitch.ledger.policy import ledger_policy_of
 from pesaswitch.ledger.service import (
+    cached_entry_accounts,
     entry_accounts,
     entry_amounts,
     entry_by_key,
@@ -68,16 +69,52 @@ async def collection_entry(
     currency: str = "KES",
 ) -> CollectionEntry:
     """What crediting a completed wallet collection posts, less the operator's fee."""
+    key, shard = _collection_key(session, payment_id=payment_id, amount=amount, receipt=receipt)
+    accounts = await entry_accounts(
+        session, account_id=account_id, currency=currency, shortcode=shortcode, shard=shard
+    )
+    return _collection(session, key, payment_id, amount, accounts)
+
+
+def cached_collection_entry(
+    session: AsyncSession,
+    *,
+    payment_id: str,
+    account_id: str,
+    amount: int,
+    receipt: str | None,
+    shortcode: str,
+    currency: str = "KES",
+) -> CollectionEntry | None:
+    """``collection_entry`` when its accounts are in the identity cache, without touching
+    the database; None when they are not (or not yet) cached."""
+    key, shard = _collection_key(session, payment_id=payment_id, amount=amount, receipt=receipt)
+    accounts = cached_entry_accounts(
+        session, account_id=account_id, currency=currency, shortcode=shortcode, shard=shard
+    )
+    return None if accounts is None else _collection(session, key, payment_id, amount, accounts)
+
+
+def _collection_key(
+    session: AsyncSession, *, payment_id: str, amount: int, receipt: str | None
+) -> tuple[str, int]:
+    """A collection's natural key (once per receipt) and the shard that key picks."""
     if amount <= 0:
         raise ValidationFailed("A collection amount is positive")
-    policy = ledger_policy_of(session)
-    fee = policy.tariff.collection_fee(amount)
-    source = receipt or payment_id
-    key = f"collection:{source}"
-    wallet, _hold, fees, settlement = await entry_accounts(
-        session, account_id=account_id, currency=currency, shortcode=shortcode,
-        shard=shard_for(key, policy.shards),
-    )  # fmt: skip
+    key = f"collection:{receipt or payment_id}"
+    return key, shard_for(key, ledger_policy_of(session).shards)
+
+
+def _collection(
+    session: AsyncSession,
+    key: str,
+    payment_id: str,
+    amount: int,
+    accounts: tuple[LedgerAccount, LedgerAccount, LedgerAccount, LedgerAccount],
+) -> CollectionEntry:
+    wallet, _hold, fees, settlement = accounts
+    fee = ledger_policy_of(session).tariff.collection_fee(amount)
+    source = key.removeprefix("collection:")
     return CollectionEntry(
         key=key,
         description=f"M-Pesa collection {source} for {payment_id}: {amount}, fee {fee}",

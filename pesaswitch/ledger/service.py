@@ -57,6 +57,7 @@ from pesaswitch.kit.ids import new_id
 from pesaswitch.kit.pagination import PageParams
 from pesaswitch.ledger.accounts import (  # re-exported
     MERCHANT_KINDS,
+    cached_entry_accounts,
     entry_accounts,
     fees_account,
     hold_account,
@@ -79,6 +80,7 @@ from pesaswitch.ledger.models import (
 __all__ = [
     "EntryLines",
     "balances",
+    "cached_entry_accounts",
     "check_invariants",
     "entry_accounts",
     "fees_account",

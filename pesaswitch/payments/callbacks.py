@@ -21,13 +21,13 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Update, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkResult
 from pesaswitch.db import is_postgresql
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.payments import store
+from pesaswitch.payments import store, store_settle
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.service import (
     Applied,
@@ -71,6 +71,26 @@ def _settle_statement(checkout: bool, merchant: bool, amount: bool) -> Update:
         conditions.append(Payment.amount == bindparam("w_amount"))
     kind = select(Channel.kind).where(Channel.id == Payment.channel_id).scalar_subquery()
     return update(Payment).where(*conditions).values(values).returning(Payment, kind)
+
+
+async def settle_without_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    token: str,
+    result: StkResult,
+    body: str,
+    source_ip: str | None,
+) -> ApplyResult | None:
+    """On PostgreSQL, the usual callback settled and committed in two round trips outside
+    any transaction (``store_settle.py``); None when it wrote nothing, and the caller then
+    applies the callback in a transaction (``apply_callback``)."""
+    engine = sessionmaker.kw["bind"]
+    assert isinstance(engine, AsyncEngine)
+    if engine.dialect.name != "postgresql":
+        return None
+    return await store_settle.settle_callback(
+        sessionmaker, token=token, result=result, body=body, source_ip=source_ip
+    )
 
 
 async def apply_callback(

@@ -77,12 +77,12 @@ SELECT settled.*, channels.kind AS channel_kind,
 FROM settled JOIN channels ON channels.id = settled.channel_id
 """
 
-_DELIVERY_COLUMNS = (
+DELIVERY_COLUMNS = (
     "id", "account_id", "event_id", "endpoint_id", "url", "body", "format", "status",
     "attempt_count", "next_attempt_at", "last_status_code", "created_at", "updated_at",
 )  # fmt: skip
 # Statement 2's parameters: $1 to $6 the event (EVENT_COLUMNS), $7 to $19 one array per
-# delivery column (_DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
+# delivery column (DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
 _EVENT = """
 event AS (
     INSERT INTO events (id, account_id, type, object_id, payload, created_at)
@@ -168,7 +168,7 @@ async def settle_callback(
             amount=payment.amount, receipt=payment.mpesa_receipt, currency=payment.currency,
             shortcode=ledger_policy_of(session).gateway_shortcode,
         )  # fmt: skip
-        if _may_fail(credit):
+        if may_fail(credit):
             # A fee above the amount takes from the wallet: the general posting checks
             # the funds (and raises), so it posts this one.
             await post_entry(
@@ -198,25 +198,35 @@ async def _record(
         callback_url=payment.callback_url, callback_dialect=payment.dialect,
     )  # fmt: skip
     params: list[Any] = list(event_row(event).values())
-    params += [[delivery[name] for delivery in deliveries] for name in _DELIVERY_COLUMNS]
-    if credit is not None:
-        deltas: dict[str, int] = {}
-        for account, amount in credit.postings:
-            deltas[account.id] = deltas.get(account.id, 0) + amount
-        params += [
-            new_id("je"), credit.key, credit.kind, credit.description[:500], credit.reference,
-            [account.id for account, _ in credit.postings],
-            [amount for _, amount in credit.postings],
-            list(deltas), list(deltas.values()),
-        ]  # fmt: skip
+    params += [[delivery[name] for delivery in deliveries] for name in DELIVERY_COLUMNS]
     raw = await (await session.connection()).get_raw_connection()
     driver: Any = raw.driver_connection
     if credit is not None:
-        await driver.execute(_LOCK_BALANCES, list(deltas))
+        entry = entry_params(credit)
+        params += entry
+        await driver.execute(_LOCK_BALANCES, entry[_MOVED])
     await driver.execute(_RECORD if credit is None else _RECORD_AND_CREDIT, *params)
 
 
-def _may_fail(credit: CollectionEntry) -> bool:
+# entry_params's order: the entry's id, key, kind, description and reference, the
+# postings' accounts and amounts, the balances' accounts (_MOVED) and their deltas.
+_MOVED = 7
+
+
+def entry_params(credit: CollectionEntry) -> tuple[Any, ...]:
+    """A collection's entry as parameters: its columns, its postings as arrays, and the
+    net change per balance row as arrays (an account posted twice moves once)."""
+    deltas: dict[str, int] = {}
+    for account, amount in credit.postings:
+        deltas[account.id] = deltas.get(account.id, 0) + amount
+    return (
+        new_id("je"), credit.key, credit.kind, credit.description[:500], credit.reference,
+        [account.id for account, _ in credit.postings], [amount for _, amount in credit.postings],
+        list(deltas), list(deltas.values()),
+    )  # fmt: skip
+
+
+def may_fail(credit: CollectionEntry) -> bool:
     """A collection only takes from the settlement account, which may go negative."""
     return any(
         amount < 0 and account.kind != LedgerAccountKind.SETTLEMENT.value
