@@ -50,11 +50,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PESASWITCH_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///var/pesaswitch.db"
-    # Kept PostgreSQL connections per process (plus a quarter in bursts). At concurrency 32
-    # one API process held up to ~64 at once (each POST transaction and each callback one):
-    # at 24 (+6) it opened ~33 new connections per 15 s, at 32 (+8) ~23, at 48 ~13; 40 per process
-    # keeps an API process and a worker within PostgreSQL's default max_connections (100).
-    db_pool_size: int = Field(default=32, ge=1)
+    # PostgreSQL connections per process: kept open, and (with no overflow) the most it
+    # opens; a request past them waits for one. A connection opened past the pool is closed
+    # after its one use, and a new backend costs PostgreSQL far more CPU than a request:
+    # at concurrency 32 a pool of 32 (+8 overflow) opened ~300 connections per 4,000
+    # payments and PostgreSQL spent 3.6 ms per payment, a fixed 40 opened 40 and it spent
+    # 2.0 (bench/issue-11-rounds.md, seventh round). 40 per process keeps an API
+    # process and a worker within PostgreSQL's default max_connections (100).
+    db_pool_size: int = Field(default=40, ge=1)
+    # Connections opened past the pool in a burst, each closed after use.
+    db_pool_overflow: int = Field(default=0, ge=0)
     # Test each pooled PostgreSQL connection before use (one more round trip per request).
     db_pool_pre_ping: bool = False
     # How long a process trusts an API key it has verified (revocation from another

@@ -160,14 +160,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _prepare_sqlite(engine)
         return engine
-    # A pool about as large as the concurrency a process serves: overflow connections are
-    # closed on return, and at 32 concurrent requests a pool of 10 churned ~300
-    # connections in 10 s (bench/README.md).
+    # A fixed pool, as large as the concurrency a process serves: overflow connections are
+    # closed on return, and a new backend costs more than waiting for a pooled connection
+    # (config.py, db_pool_size).
     # No pre-ping by default: it is one more round trip per checkout, and a connection
     # found dead at use (a restarted server) makes SQLAlchemy invalidate the whole pool,
     # so only the requests in flight at that moment fail (README, configuration).
     return create_async_engine(
-        url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size // 4,
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow,
         pool_pre_ping=settings.db_pool_pre_ping,
     )  # fmt: skip
 
