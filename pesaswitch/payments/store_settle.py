@@ -17,9 +17,14 @@ function settles the row only if it is still that version and pending; when it i
 
 Anything this path does not take — no pending payment that agrees, a row changed since
 the read, a ledger account not in the identity cache yet, a fee that takes from the
-wallet, a failure to count under STK protection, a receipt another payment holds, a
-deadlock — returns None, and the caller takes the transactional path, which decides it
-as before.
+wallet, a failure to count under STK protection, a receipt another payment holds —
+returns None, and the caller takes the transactional path, which decides it as before. A
+deadlock rolls the call back and raises, and the caller runs it again
+(``db.retry_on_conflict``), as it does a transaction.
+
+The function's SQL lives in its migration, not here: a later migration that changes the
+columns of the tables it writes replaces it too (the PostgreSQL tests of this path fail
+until it does).
 """
 
 from __future__ import annotations
