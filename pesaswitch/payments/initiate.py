@@ -153,9 +153,12 @@ async def _create_in_one_statement(
     )  # fmt: skip
     if created is None:
         return None
-    # A session only for a channel with its own credential, which is read and decrypted.
-    async with runtime.sessionmaker() as session:
-        shortcode_auth = await push.shortcode_auth(session, settings, created.channel)
+    if created.channel.credential_id is None:
+        shortcode_auth = push.gateway_app_auth(settings, created.channel)
+    else:
+        # A session only for a channel with its own credential, which is read and decrypted.
+        async with runtime.sessionmaker() as session:
+            shortcode_auth = await push.shortcode_auth(session, settings, created.channel)
     request = push.stk_request(
         settings=settings, channel=created.channel, auth=shortcode_auth, payment=created.payment
     )

@@ -54,9 +54,13 @@ async def shortcode_auth(
             business_shortcode=credential.shortcode,
             passkey=crypto.decrypt(key, credential.passkey_enc),
         )
+    return gateway_app_auth(settings, channel)
+
+
+def gateway_app_auth(settings: Settings, channel: Channel) -> ShortcodeAuth:
+    """How a channel without a credential of its own is pushed: with the gateway's app."""
     if channel.kind == ChannelKind.WALLET.value:
         return ShortcodeAuth(None, settings.daraja_shortcode, settings.daraja_passkey)
-    # A merchant shortcode without its own credential is pushed with the gateway's app.
     assert channel.shortcode is not None
     return ShortcodeAuth(None, channel.shortcode, settings.daraja_passkey)
 
