@@ -126,7 +126,9 @@ async def test_undecided_merchant_falls_back_to_the_default(
         default_action=default_action,
     )  # fmt: skip
     if fault == "slow":
-        checker.delay = 1.5  # the gateway gives it 0.5 s, well inside Daraja's 8 s
+        # The gateway gives it 0.5 s, well inside Daraja's 8 s. Far longer than that, so
+        # a loaded machine's stall (3.5 s once in `make test`) is not taken for a wait.
+        checker.delay = 6.0
     else:
         checker.reply = json.dumps({"ok": "yes"}).encode()
     started = time.monotonic()
