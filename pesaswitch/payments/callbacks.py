@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Update, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkResult
@@ -84,12 +84,13 @@ async def settle_without_transaction(
     """On PostgreSQL, the usual callback settled and committed in two round trips outside
     any transaction (``store_settle.py``); None when it wrote nothing, and the caller then
     applies the callback in a transaction (``apply_callback``)."""
-    engine = sessionmaker.kw["bind"]
-    assert isinstance(engine, AsyncEngine)
-    if engine.dialect.name != "postgresql":
+    # A session only for the policies bound to it and the identity cache's key: it never
+    # opens a connection (the path runs on a pooled connection of its own).
+    session = sessionmaker()
+    if not is_postgresql(session):
         return None
     return await store_settle.settle_callback(
-        sessionmaker, token=token, result=result, body=body, source_ip=source_ip
+        session, token=token, result=result, body=body, source_ip=source_ip
     )
 
 

@@ -77,12 +77,12 @@ SELECT settled.*, channels.kind AS channel_kind,
 FROM settled JOIN channels ON channels.id = settled.channel_id
 """
 
-DELIVERY_COLUMNS = (
+_DELIVERY_COLUMNS = (
     "id", "account_id", "event_id", "endpoint_id", "url", "body", "format", "status",
     "attempt_count", "next_attempt_at", "last_status_code", "created_at", "updated_at",
 )  # fmt: skip
 # Statement 2's parameters: $1 to $6 the event (EVENT_COLUMNS), $7 to $19 one array per
-# delivery column (DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
+# delivery column (_DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
 _EVENT = """
 event AS (
     INSERT INTO events (id, account_id, type, object_id, payload, created_at)
@@ -188,6 +188,21 @@ async def _record(
     session: AsyncSession, payment: Payment, endpoints: Any, credit: CollectionEntry | None
 ) -> None:
     """Statement 2: the event, its deliveries and (a wallet collection) the ledger entry."""
+    params = event_params(payment, endpoints)
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection
+    if credit is not None:
+        entry = entry_params(credit)
+        params += entry
+        await driver.execute(_LOCK_BALANCES, entry[_MOVED])
+    await driver.execute(_RECORD if credit is None else _RECORD_AND_CREDIT, *params)
+
+
+def event_params(payment: Payment, endpoints: Any) -> list[Any]:
+    """The settled payment's event and one delivery per destination (the account's live
+    ``endpoints`` as statement 1 reads them, and the payment's callback URL) as
+    parameters: the event's columns (EVENT_COLUMNS), then one array per delivery column
+    (_DELIVERY_COLUMNS)."""
     data = PaymentOut.render(payment).model_dump(mode="json")
     event = new_event(
         account_id=payment.account_id, event_type=EVENT_FOR_STATUS[PaymentStatus(payment.status)],
@@ -197,15 +212,10 @@ async def _record(
         event, data, json_value(endpoints) or (),
         callback_url=payment.callback_url, callback_dialect=payment.dialect,
     )  # fmt: skip
-    params: list[Any] = list(event_row(event).values())
-    params += [[delivery[name] for delivery in deliveries] for name in DELIVERY_COLUMNS]
-    raw = await (await session.connection()).get_raw_connection()
-    driver: Any = raw.driver_connection
-    if credit is not None:
-        entry = entry_params(credit)
-        params += entry
-        await driver.execute(_LOCK_BALANCES, entry[_MOVED])
-    await driver.execute(_RECORD if credit is None else _RECORD_AND_CREDIT, *params)
+    return [
+        *event_row(event).values(),
+        *([delivery[name] for delivery in deliveries] for name in _DELIVERY_COLUMNS),
+    ]
 
 
 # entry_params's order: the entry's id, key, kind, description and reference, the

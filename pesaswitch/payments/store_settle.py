@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.daraja.wire import StkResult
@@ -39,9 +39,7 @@ from pesaswitch.kit.clock import utcnow
 from pesaswitch.ledger.flows import cached_collection_entry
 from pesaswitch.ledger.policy import ledger_policy_of
 from pesaswitch.payments.models import Payment, PaymentStatus
-from pesaswitch.payments.schemas import PaymentOut
 from pesaswitch.payments.service import (
-    EVENT_FOR_STATUS,
     Applied,
     ApplyResult,
     ResultSource,
@@ -49,14 +47,13 @@ from pesaswitch.payments.service import (
     log,
 )
 from pesaswitch.payments.store import (
-    DELIVERY_COLUMNS,
     PAYMENT_ATTRIBUTES,
     entry_params,
+    event_params,
     json_value,
     may_fail,
 )
 from pesaswitch.protection.stk import policy_of
-from pesaswitch.webhooks.service import delivery_rows, event_row, new_event
 
 # $1 the token, $2 Daraja's CheckoutRequestID, $3 the amount to agree with (NULL: any).
 _READ = """
@@ -77,7 +74,7 @@ _NO_ENTRY: tuple[None, ...] = (None,) * 9
 
 
 async def settle_callback(
-    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     *,
     token: str,
     result: StkResult,
@@ -85,12 +82,10 @@ async def settle_callback(
     source_ip: str | None,
 ) -> ApplyResult | None:
     """Settle the pending payment with ``token`` by this callback, committed; None (nothing
-    written) when this path does not take it."""
+    written) when this path does not take it. ``session`` carries the policies and the
+    engine; nothing is run through it."""
     status = PaymentStatus(result.outcome.value)
     completed = status is PaymentStatus.COMPLETED
-    # A session only for the policies bound to it and the identity cache's key: it never
-    # opens a connection.
-    session = sessionmaker()
     protection = policy_of(session).enabled
     if protection and not completed:
         return None  # a failure counts under row locks (protection/stk.py): not here
@@ -154,24 +149,14 @@ def _writes(
         if credit is None or may_fail(credit):
             return payment, None
         entry = entry_params(credit)
-    data = PaymentOut.render(payment).model_dump(mode="json")
-    event = new_event(
-        account_id=payment.account_id, event_type=EVENT_FOR_STATUS[status],
-        object_id=payment.id, data=data,
-    )  # fmt: skip
-    deliveries = delivery_rows(
-        event, data, json_value(row["endpoints"]) or (),
-        callback_url=payment.callback_url, callback_dialect=payment.dialect,
-    )  # fmt: skip
     params: list[Any] = [
         payment.id, row["row_version"], payment.status, payment.result_code,
         payment.result_desc, payment.mpesa_receipt, payment.transaction_date,
         payment.settled_by, now, payment.checkout_request_id, payment.merchant_request_id,
         body, source_ip,
         # Under STK protection a completed prompt clears the phone's failure streak.
-        payment.phone if protection else None,
-        *event_row(event).values(),
-        *([delivery[name] for delivery in deliveries] for name in DELIVERY_COLUMNS),
+        protection,
+        *event_params(payment, row["endpoints"]),
         *entry,
     ]  # fmt: skip
     return payment, params

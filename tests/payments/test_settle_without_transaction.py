@@ -21,7 +21,7 @@ from pesaswitch.db import transaction
 from pesaswitch.ledger import idcache
 from pesaswitch.ledger.flows import collection_entry
 from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
-from pesaswitch.payments import callbacks, store_settle
+from pesaswitch.payments import callbacks
 from pesaswitch.payments.models import DarajaCallback, Payment
 from pesaswitch.webhooks.models import Delivery, Event
 from tests.conftest import Gateway, Merchant, create_merchant
@@ -90,7 +90,7 @@ def _callback(payment: Payment, receipt: str, code: int = 0) -> dict[str, Any]:
 
 
 async def _direct(gateway: Gateway, payment: Payment, body: dict[str, Any]) -> Any:
-    return await store_settle.settle_callback(
+    return await callbacks.settle_without_transaction(
         _sessions(gateway), token=payment.callback_token, result=parse_stk_callback(body),
         body=json.dumps(body), source_ip="127.0.0.1",
     )  # fmt: skip

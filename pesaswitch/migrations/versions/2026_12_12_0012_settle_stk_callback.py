@@ -32,7 +32,7 @@ CREATE FUNCTION settle_stk_callback(
     p_result_desc varchar, p_receipt varchar, p_transaction_date varchar,
     p_settled_by varchar, p_now timestamp, p_checkout varchar, p_merchant varchar,
     p_body text, p_source_ip varchar,
-    p_reset_phone varchar,
+    p_reset_guard boolean,
     e_id varchar, e_account_id varchar, e_type varchar, e_object_id varchar, e_payload text,
     e_created_at timestamp,
     d_id varchar[], d_account_id varchar[], d_event_id varchar[], d_endpoint_id varchar[],
@@ -75,7 +75,7 @@ BEGIN
              WHERE l.id = m.account;
         END IF;
     END IF;
-    IF p_reset_phone IS NOT NULL THEN
+    IF p_reset_guard THEN
         UPDATE stk_phone_guards SET consecutive_failures = 0, updated_at = p_now
          WHERE account_id = v_account AND phone = v_phone AND consecutive_failures > 0;
     END IF;
@@ -93,7 +93,7 @@ $$
 """
 SIGNATURE = """settle_stk_callback(
     varchar, text, varchar, varchar, varchar, varchar, varchar, varchar, timestamp, varchar,
-    varchar, text, varchar, varchar, varchar, varchar, varchar, varchar, text, timestamp,
+    varchar, text, varchar, boolean, varchar, varchar, varchar, varchar, text, timestamp,
     varchar[], varchar[], varchar[], varchar[], varchar[], text[], varchar[], varchar[],
     integer[], timestamp[], integer[], timestamp[], timestamp[], varchar, varchar, varchar,
     varchar, varchar, varchar[], bigint[], varchar[], bigint[])"""
