@@ -25,7 +25,7 @@ from pesaswitch.compat.paynexus import create_paynexus_app
 from pesaswitch.compat.pokea import create_pokea_app
 from pesaswitch.config import Settings
 from pesaswitch.daraja.client import DarajaApp, DarajaClients
-from pesaswitch.daraja.endpoints import router as daraja_router
+from pesaswitch.daraja.endpoints import STK_CALLBACK_ROUTE
 from pesaswitch.dashboard.router import install_dashboard
 from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.doctor.probe import router as doctor_probe_router
@@ -141,7 +141,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         # Every error a v1 route can answer, in the document (kit/openapi.py).
         declare_problems(router, auth=(read_auth,), write=(write_auth,))
         app.include_router(router)
-    app.include_router(daraja_router)
+    # First of all routes: the one request every payment makes besides its POST, matched
+    # before the route table's linear scan (the paths do not overlap).
+    app.router.routes.insert(0, STK_CALLBACK_ROUTE)
     # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
     app.include_router(doctor_probe_router)
     app.include_router(payout_callbacks_router)

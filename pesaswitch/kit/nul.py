@@ -70,16 +70,21 @@ def refuse_nul_in_json(raw: bytes) -> None:
         raise RequestValidationError(errors)
 
 
+def nul_in_path(request: Request) -> list[dict[str, Any]]:
+    """The path parameters that hold a NUL, as validation errors (none: an empty list)."""
+    # scope["path"] is decoded: a %00 in any segment is a NUL here.
+    if NUL not in request.scope["path"]:
+        return []
+    return [
+        _error(("path", name), value)
+        for name, value in request.path_params.items()
+        if isinstance(value, str) and NUL in value
+    ]
+
+
 async def refuse_nul(request: Request) -> None:
     scope = request.scope
-    errors: list[dict[str, Any]] = []
-    # scope["path"] is decoded: a %00 in any segment is a NUL here.
-    if NUL in scope["path"]:
-        errors += [
-            _error(("path", name), value)
-            for name, value in request.path_params.items()
-            if isinstance(value, str) and NUL in value
-        ]
+    errors = nul_in_path(request)
     route = scope.get("route")
     if b"%00" in scope["query_string"] and isinstance(route, APIRoute):
         # Only the parameters the route reads: any other is ignored, NUL or not.

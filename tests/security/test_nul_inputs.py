@@ -168,3 +168,20 @@ async def test_a_nul_in_the_url_is_refused(
     method = "POST" if url.endswith("/disable") else "GET"
     response = await gateway.client.request(method, url, headers=headers(merchant))
     refused(surface, response)
+
+
+# Daraja's STK callback is a plain Starlette route (daraja/endpoints.py), outside FastAPI's
+# dependencies: it refuses a NUL in its token itself, in the same 422, and answers the
+# app's problem+json for a wrong method or an unknown token.
+async def test_the_stk_callback_route_answers_as_the_app_does(gateway: Gateway) -> None:
+    body = {"Body": {"stkCallback": {"MerchantRequestID": "m", "CheckoutRequestID": "c",
+                                     "ResultCode": 1032, "ResultDesc": "Cancelled"}}}  # fmt: skip
+    with_nul = await gateway.client.post("/daraja/stk/a%00b", json=body)
+    assert with_nul.status_code == 422, with_nul.text
+    assert problem(with_nul)["code"] == "validation_error"
+    unknown = await gateway.client.post("/daraja/stk/no-such-token", json=body)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    wrong_method = await gateway.client.get("/daraja/stk/no-such-token")
+    assert wrong_method.status_code == 405, wrong_method.text
+    assert wrong_method.headers["content-type"].startswith("application/problem+json")
