@@ -31,6 +31,16 @@ def test_a_migrated_database_is_in_wal_mode_before_any_gateway_connection(tmp_pa
     assert journal_mode(path) == "wal"
 
 
+async def first_reads(engine: AsyncEngine) -> int:
+    """A new engine's first connection (the journal mode pragma), then ten reads on it."""
+    async with engine.connect() as connection:
+        counts = [
+            (await connection.execute(text("SELECT count(*) FROM accounts"))).scalar_one()
+            for _ in range(10)
+        ]
+    return sum(counts)
+
+
 async def test_many_first_connections_of_a_migrated_copy_all_open(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
     await asyncio.to_thread(upgrade, Settings(database_url=f"sqlite+aiosqlite:///{template}"))
@@ -40,15 +50,6 @@ async def test_many_first_connections_of_a_migrated_copy_all_open(tmp_path: Path
         engines = [
             create_engine(Settings(database_url=f"sqlite+aiosqlite:///{copy}")) for _ in range(8)
         ]
-
-        async def first_reads(engine: AsyncEngine) -> int:
-            async with engine.connect() as connection:
-                counts = [
-                    (await connection.execute(text("SELECT count(*) FROM accounts"))).scalar_one()
-                    for _ in range(10)
-                ]
-            return sum(counts)
-
         try:
             results = await asyncio.gather(*(first_reads(engine) for engine in engines))
         finally:
