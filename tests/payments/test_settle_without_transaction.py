@@ -115,6 +115,7 @@ async def _stored(gateway: Gateway, payment_id: str) -> dict[str, Any]:
         columns = {c.key: getattr(row, c.key) for c in Payment.__mapper__.column_attrs}
         raws = (await session.scalars(
             select(DarajaCallback).where(DarajaCallback.payment_id == payment_id)
+            .order_by(DarajaCallback.id)  # in the order they were stored
         )).all()  # fmt: skip
         events = (await session.scalars(select(Event).where(Event.object_id == payment_id))).all()
         deliveries = (await session.scalars(
