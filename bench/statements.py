@@ -7,7 +7,8 @@ engine sends is counted (``before_cursor_execute``) against the request that sen
 POST /v1/payments or the Daraja callback — and grouped by verb and table, so a change to
 the hot paths shows up here as a number rather than as noise in a throughput run.
 BEGIN/COMMIT are not statements the engine sends through a cursor and are not counted.
-On PostgreSQL, statements sent on asyncpg directly are counted through its query logger.
+On PostgreSQL, statements sent on asyncpg directly are counted through its query logger;
+on SQLite, those of its hot path's own connection through its trace callback.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pesaswitch.app import create_app
 from pesaswitch.config import Settings
 from pesaswitch.migrate import upgrade
+from pesaswitch.sqlite_direct import direct_of
 from tests.conftest import create_merchant
 from tests.support.pg_cluster import throwaway_cluster
 
@@ -101,6 +103,14 @@ async def _count(settings: Settings, payments: int) -> Counter[tuple[str, str]]:
         if hasattr(driver, "add_query_logger"):
             driver.add_query_logger(on_driver_query)
 
+    def on_direct_statement(statement: str) -> None:
+        # SQLite's hot path, on a connection of its own (pesaswitch/sqlite_direct.py).
+        if counting and statement.split(None, 1)[0].upper() not in _TRANSACTION_CONTROL:
+            counts[(_request.get(), _label(statement))] += 1
+
+    direct = direct_of(app.state.runtime.engine)
+    if direct is not None:
+        direct.set_trace(on_direct_statement)
     engine = app.state.runtime.engine.sync_engine
     event.listen(engine, "before_cursor_execute", on_execute)
     event.listen(engine, "connect", on_connect)

@@ -77,6 +77,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
         cursor.close()
 
     writers = _WriterQueue()
+    _SQLITE_WRITERS[engine.sync_engine] = writers
     dialect = engine.sync_engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
@@ -112,6 +113,12 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
+def sqlite_writers(engine: AsyncEngine) -> _WriterQueue | None:
+    """The queue this SQLite engine's writers take turns in (None: not SQLite), for
+    writers that do not go through its sessions (``sqlite_direct.py``)."""
+    return _SQLITE_WRITERS.get(engine.sync_engine)
+
+
 def _raw_id(connection: Any) -> int:
     """The driver connection's identity, whether given it or the pool's proxy for it
     (SQLAlchemy passes the proxy to ``do_commit``/``do_rollback``)."""
@@ -136,11 +143,16 @@ class _WriterQueue:
         )
         self._holders: dict[int, asyncio.Lock] = {}  # id(DBAPI connection) → lock held
 
-    def acquire(self, connection: Any) -> None:
+    def lock(self) -> asyncio.Lock:
+        """The running event loop's lock."""
         loop = asyncio.get_running_loop()
         lock = self._locks.get(loop)
         if lock is None:
             lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def acquire(self, connection: Any) -> None:
+        lock = self.lock()
         # A writer that never finishes would otherwise stop every other one for good;
         # SQLite's own busy timeout is 30 s too.
         await_only(asyncio.wait_for(lock.acquire(), timeout=30))
@@ -150,6 +162,9 @@ class _WriterQueue:
         lock = self._holders.pop(_raw_id(connection), None)
         if lock is not None:
             lock.release()
+
+
+_SQLITE_WRITERS: WeakKeyDictionary[Any, _WriterQueue] = WeakKeyDictionary()
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -14,6 +14,7 @@ from pesaswitch.daraja.client import DarajaClients
 from pesaswitch.ledger.policy import bind_ledger_policy
 from pesaswitch.protection.stk import bind_policy
 from pesaswitch.simulator.app import Simulator
+from pesaswitch.sqlite_direct import close_direct
 
 
 @dataclass(slots=True)
@@ -36,6 +37,7 @@ class Runtime:
         if self.simulator is not None:
             await self.simulator.aclose()
         await self.daraja.aclose()
+        close_direct(self.engine)
         await self.engine.dispose()
 
 

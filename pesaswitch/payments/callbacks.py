@@ -21,13 +21,13 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Update, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkResult
 from pesaswitch.db import is_postgresql
 from pesaswitch.kit.clock import utcnow
-from pesaswitch.payments import store, store_settle
+from pesaswitch.payments import store, store_push, store_settle
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.service import (
     Applied,
@@ -81,13 +81,15 @@ async def settle_without_transaction(
     body: str,
     source_ip: str | None,
 ) -> ApplyResult | None:
-    """On PostgreSQL, the usual callback settled and committed in two round trips outside
-    any transaction (``store_settle.py``); None when it wrote nothing, and the caller then
+    """The usual callback settled and committed in two round trips outside any
+    transaction (``store_settle.py``); None when it wrote nothing, and the caller then
     applies the callback in a transaction (``apply_callback``)."""
     # A session only for the policies bound to it and the identity cache's key: it never
-    # opens a connection (the path runs on a pooled connection of its own).
+    # opens a connection (the path runs on a connection of its own).
     session = sessionmaker()
-    if not is_postgresql(session):
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    if not store_push.has_hot_path(engine):
         return None
     return await store_settle.settle_callback(
         session, token=token, result=result, body=body, source_ip=source_ip

@@ -136,8 +136,8 @@ async def _create_in_one_statement(
     request_fingerprint: str,
     credential_id: int | None,
 ) -> _Prepared | None:
-    """PostgreSQL's usual case (``store_push.create_payment``); None for the general path."""
-    if runtime.engine.dialect.name != "postgresql" or credential_id is not None:
+    """The usual case (``store_push.create_payment``); None for the general path."""
+    if not store_push.has_hot_path(runtime.engine) or credential_id is not None:
         return None
     if data.channel_id is not None and not is_row_id(data.channel_id):
         return None
@@ -264,7 +264,7 @@ async def _push(
                 )
             return await _finish(session, auth, key, payment, error)
 
-    if runtime.engine.dialect.name == "postgresql":
+    if store_push.has_hot_path(runtime.engine):
         response, replay_stored = await store_push.accept_push(
             runtime.engine, payment=payment, accepted=accepted,
             query_after=settings.reconcile_after, account_id=auth.account_id, key=key,

@@ -77,12 +77,12 @@ SELECT settled.*, channels.kind AS channel_kind,
 FROM settled JOIN channels ON channels.id = settled.channel_id
 """
 
-_DELIVERY_COLUMNS = (
+DELIVERY_COLUMNS = (
     "id", "account_id", "event_id", "endpoint_id", "url", "body", "format", "status",
     "attempt_count", "next_attempt_at", "last_status_code", "created_at", "updated_at",
 )  # fmt: skip
 # Statement 2's parameters: $1 to $6 the event (EVENT_COLUMNS), $7 to $19 one array per
-# delivery column (_DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
+# delivery column (DELIVERY_COLUMNS, in order), $20 to $28 the journal entry.
 _EVENT = """
 event AS (
     INSERT INTO events (id, account_id, type, object_id, payload, created_at)
@@ -202,7 +202,7 @@ def event_params(payment: Payment, endpoints: Any) -> list[Any]:
     """The settled payment's event and one delivery per destination (the account's live
     ``endpoints`` as statement 1 reads them, and the payment's callback URL) as
     parameters: the event's columns (EVENT_COLUMNS), then one array per delivery column
-    (_DELIVERY_COLUMNS)."""
+    (DELIVERY_COLUMNS)."""
     data = PaymentOut.render(payment).model_dump(mode="json")
     event = new_event(
         account_id=payment.account_id, event_type=EVENT_FOR_STATUS[PaymentStatus(payment.status)],
@@ -214,7 +214,7 @@ def event_params(payment: Payment, endpoints: Any) -> list[Any]:
     )  # fmt: skip
     return [
         *event_row(event).values(),
-        *([delivery[name] for delivery in deliveries] for name in _DELIVERY_COLUMNS),
+        *([delivery[name] for delivery in deliveries] for name in DELIVERY_COLUMNS),
     ]
 
 

@@ -1,4 +1,5 @@
-"""PostgreSQL's hot path for POST /v1/payments: its two writes as single statements.
+"""The hot path for POST /v1/payments: its two writes as single statements on PostgreSQL,
+and as one trip to ``sqlite_direct``'s thread each on SQLite (``store_sqlite.py``).
 
 The general path (``initiate.py`` through the ORM) opens a transaction before the push
 for the Idempotency-Key's claim, the channel's read, the STK protection's reads and the
@@ -26,10 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkPushAccepted
 from pesaswitch.kit.clock import utcnow
+from pesaswitch.payments import store_sqlite
 from pesaswitch.payments.models import Payment, PushState
 from pesaswitch.payments.schemas import PaymentOut
 from pesaswitch.payments.store import PAYMENT_ATTRIBUTES, payment_from_row
 from pesaswitch.protection.idempotency import StoredResponse
+from pesaswitch.sqlite_direct import direct_of
 
 _CHANNEL_ATTRIBUTES = {prop.columns[0].name: prop.key for prop in Channel.__mapper__.column_attrs}
 # The payment's columns in statement 1's order, from $10 on.
@@ -79,6 +82,11 @@ SELECT channel.*, EXISTS (SELECT 1 FROM created) AS created_payment FROM channel
 assert len(_PAYMENT_COLUMNS) == 20, "statement 1 binds $10 to $29"
 
 
+def has_hot_path(engine: AsyncEngine) -> bool:
+    """PostgreSQL, or SQLite on a file (``sqlite_direct.direct_of``)."""
+    return engine.dialect.name == "postgresql" or direct_of(engine) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     payment: Payment
@@ -98,18 +106,26 @@ async def create_payment(
     """Claim the key and insert the pending payment (``values`` by attribute, as
     ``service.pending_payment_values`` gives them, but the channel) in one statement;
     None when it wrote nothing, for the general path to decide."""
+    direct = direct_of(engine)
     columns = {**values, "metadata": values["metadata_"]}
-    metadata = columns["metadata"]
-    columns["metadata"] = None if metadata is None else json.dumps(metadata)
+    if direct is None:
+        metadata = columns["metadata"]
+        columns["metadata"] = None if metadata is None else json.dumps(metadata)
     now: datetime = values["created_at"]
     params: list[Any] = [
         values["account_id"], channel_id, protection, now, values["phone"], key, method_path,
         fingerprint, values["id"], *(columns[name] for name in _PAYMENT_COLUMNS),
     ]  # fmt: skip
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(_CREATE, *params)
+    row: Any
+    if direct is not None:
+        row = await direct.write(
+            lambda sqlite: store_sqlite.create(sqlite, params, _PAYMENT_COLUMNS)
+        )
+    else:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            row = await driver.fetchrow(_CREATE, *params)
     if row is None or not row["created_payment"]:
         return None
     channel = Channel(**{attr: row[column] for column, attr in _CHANNEL_ATTRIBUTES.items()})
@@ -169,12 +185,17 @@ async def accept_push(
     if key is not None:
         replay = StoredResponse(201, PaymentOut.render(expected).model_dump())
         params += [replay.status_code, json.dumps(replay.body), account_id, key]
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(
-            _ACCEPTED_ONLY if key is None else _ACCEPTED_AND_REPLAY, *params
-        )
+    row: Any
+    direct = direct_of(engine)
+    if direct is not None:
+        row = await direct.write(lambda sqlite: store_sqlite.accept(sqlite, params))
+    else:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            row = await driver.fetchrow(
+                _ACCEPTED_ONLY if key is None else _ACCEPTED_AND_REPLAY, *params
+            )
     assert row is not None, payment.id
     stored = payment_from_row(row)
     # Every column as expected (so still pending): the replay renders the stored row, and

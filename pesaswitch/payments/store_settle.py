@@ -1,4 +1,6 @@
-"""PostgreSQL's hot path for an STK callback: two round trips, outside any transaction.
+"""The hot path for an STK callback: two round trips outside any transaction on
+PostgreSQL; on SQLite one trip to ``sqlite_direct``'s thread that runs the twins of both
+statements (``store_sqlite.read_pending`` and ``settle``) in one ``BEGIN IMMEDIATE``.
 
 ``store.settle_callback`` settles a callback in a transaction of five round trips (BEGIN,
 the settling UPDATE, the balance rows' lock, the event with its deliveries and entry,
@@ -29,6 +31,7 @@ until it does).
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -38,6 +41,7 @@ from pesaswitch.daraja.wire import StkResult
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.ledger.flows import cached_collection_entry
 from pesaswitch.ledger.policy import ledger_policy_of
+from pesaswitch.payments import store_sqlite
 from pesaswitch.payments.models import Payment, PaymentStatus
 from pesaswitch.payments.service import (
     Applied,
@@ -54,6 +58,7 @@ from pesaswitch.payments.store import (
     may_fail,
 )
 from pesaswitch.protection.stk import policy_of
+from pesaswitch.sqlite_direct import direct_of
 
 # $1 the token, $2 Daraja's CheckoutRequestID, $3 the amount to agree with (NULL: any).
 _READ = """
@@ -92,27 +97,47 @@ async def settle_callback(
     engine = session.bind
     assert isinstance(engine, AsyncEngine)
     check_amount = completed and result.amount is not None
-    async with engine.connect() as connection:
-        raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
-        row = await driver.fetchrow(
-            _READ, token, result.checkout_request_id,
-            result.amount if check_amount else None,
-        )  # fmt: skip
-        if row is None:
-            return None
-        payment, params = _writes(session, row, result, status, body, source_ip, protection)
-        if params is None:
-            return None
-        try:
-            written = await driver.fetchval(_SETTLE, *params)
-        except Exception as exc:
-            # Another payment holds the receipt (the C2B echo of this one): the
-            # transactional path meets the same and has the answer (daraja/endpoints.py).
-            # A deadlock is retried by the caller, as any transaction's is.
-            if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+    amount = result.amount if check_amount else None
+    direct = direct_of(engine)
+    if direct is not None:
+        # One trip: the read, the build and the writes under SQLite's write lock, so the
+        # row cannot change between them (a push acceptance that lands first is read).
+        def settle_here(sqlite: sqlite3.Connection) -> Payment | None:
+            found = store_sqlite.read_pending(sqlite, token, result.checkout_request_id, amount)
+            if found is None:
                 return None
-            raise
+            settled, writes = _writes(session, found, result, status, body, source_ip, protection)
+            if writes is None or not store_sqlite.settle(sqlite, writes):
+                return None
+            return settled
+
+        try:
+            payment_or_none = await direct.write(settle_here)
+        except sqlite3.IntegrityError:
+            return None  # another payment holds the receipt, as below
+        if payment_or_none is None:
+            return None
+        payment, written = payment_or_none, True
+    else:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection
+            row = await driver.fetchrow(_READ, token, result.checkout_request_id, amount)
+            if row is None:
+                return None
+            payment, params = _writes(session, row, result, status, body, source_ip, protection)
+            if params is None:
+                return None
+            try:
+                written = await driver.fetchval(_SETTLE, *params)
+            except Exception as exc:
+                # Another payment holds the receipt (the C2B echo of this one): the
+                # transactional path meets the same and has the answer
+                # (daraja/endpoints.py). A deadlock is retried by the caller, as any
+                # transaction's is.
+                if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                    return None
+                raise
     if not written:
         return None
     log.info("payments.settled", payment_id=payment.id, status=status.value,

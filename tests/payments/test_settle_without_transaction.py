@@ -1,6 +1,7 @@
-"""PostgreSQL's callback settled in two round trips outside a transaction
-(``payments/store_settle.py``): it stores what the transactional path stores, and every
-case it does not take writes nothing, so the transactional path decides it.
+"""The callback's hot path (``payments/store_settle.py``: on PostgreSQL two round trips
+outside a transaction, on SQLite one trip to ``sqlite_direct``'s thread): it stores what
+the transactional path stores, and every case it does not take writes nothing, so the
+transactional path decides it.
 
 The payments use 254711990002 (the simulator sends no callback): each test hands the
 callback over itself, directly or through the gateway's endpoint.
@@ -26,8 +27,6 @@ from pesaswitch.payments.models import DarajaCallback, Payment
 from pesaswitch.webhooks.models import Delivery, Event
 from tests.conftest import Gateway, Merchant, create_merchant
 from tests.ledger.helpers import assert_sound
-
-pytestmark = pytest.mark.postgres_only
 
 NO_CALLBACK = "254711990002"
 # Columns that differ between two payments however they were settled.
@@ -209,6 +208,7 @@ async def test_it_stores_what_the_transaction_stores(gateway_factory: Any) -> No
     assert stored["postings"] == direct["postings"]
 
 
+@pytest.mark.postgres_only  # SQLite reads and settles under one write lock: nothing between
 async def test_a_row_changed_after_the_read_is_left_alone(gateway_factory: Any) -> None:
     gateway, merchant = await _setup(gateway_factory)
     payment = await _push(gateway, merchant, 300)
