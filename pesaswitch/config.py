@@ -140,6 +140,8 @@ class Settings(BaseSettings):
     # deliveries of a busy moment go out in one claim rather than a claim each
     # (webhooks/wakeup.py; bench/issue-11-rounds.md has the figures).
     webhook_wakeup_gather: float = Field(default=0.025, ge=0)
+    # SQLite: how often the worker looks for new deliveries between polls (wakeup.py).
+    webhook_sqlite_watch: float = Field(default=0.05, gt=0)
     # Sandbox accounts may send webhooks to loopback/private addresses (local receivers);
     # live accounts never may. `make run` turns it on.
     sandbox_allow_private_urls: bool = False

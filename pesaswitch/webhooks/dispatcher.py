@@ -201,7 +201,9 @@ class Dispatcher:
         self.recorded = asyncio.Event()  # set when the batch now gathering is written
         self.closing = False
         self.drained = False
-        self.wakeup = OutboxWakeup(runtime.engine, settings.webhook_wakeup_gather)
+        self.wakeup = OutboxWakeup(
+            runtime.engine, settings.webhook_wakeup_gather, settings.webhook_sqlite_watch
+        )
         self.postgresql = runtime.engine.dialect.name == "postgresql"
 
     async def _run_one(self, claim: Claim) -> None:

@@ -8,14 +8,20 @@ with every INSERT, whichever process or code path wrote it, and PostgreSQL deliv
 only when that transaction commits: the row is visible by the time the worker wakes.
 The worker keeps one connection of its own, outside the pool, listening.
 
-The poll stays as it was. A lost notification, a listener that cannot connect, or SQLite
-(no cross-process signal) costs latency, never a webhook: the next poll finds the row.
+SQLite has no cross-process signal, so the worker watches instead: every
+``webhook_sqlite_watch`` seconds (50 ms) it reads the deliveries table's largest rowid on
+a plain connection of its own, a read of the b-tree's last page that never waits for a
+writer in WAL mode, and wakes when it has grown (new rows, whichever process wrote them).
+
+The poll stays as it was. A lost notification, a listener that cannot connect, or a
+watch that fails costs latency, never a webhook: the next poll finds the row.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Collection
 from typing import Any
 
@@ -27,6 +33,7 @@ from pesaswitch.errors import log_tick_failure
 log = structlog.get_logger(__name__)
 
 CHANNEL = "pesaswitch_deliveries"
+_LARGEST_DELIVERY = "SELECT max(rowid) FROM deliveries"
 # SQLAlchemy's own connect arguments that asyncpg.connect does not take.
 _SQLALCHEMY_ONLY = (
     "async_fallback", "prepared_statement_cache_size", "prepared_statement_name_func",
@@ -38,9 +45,10 @@ class OutboxWakeup:
     """An event set when new deliveries may be due. ``listen`` keeps PostgreSQL's LISTEN
     connection open until ``stop``; on SQLite it returns at once and only polls wake."""
 
-    def __init__(self, engine: AsyncEngine, gather: float = 0.0) -> None:
+    def __init__(self, engine: AsyncEngine, gather: float = 0.0, watch: float = 0.05) -> None:
         self.engine = engine
         self.gather = gather
+        self.watch = watch
         self.due = asyncio.Event()
         self.listening = asyncio.Event()  # set while a LISTEN connection is open (tests)
 
@@ -70,6 +78,9 @@ class OutboxWakeup:
                 await asyncio.wait_for(stop.wait(), timeout=self.gather)
 
     async def listen(self, stop: asyncio.Event) -> None:
+        if self.engine.dialect.name == "sqlite":
+            await self._watch_sqlite(stop)
+            return
         if self.engine.dialect.name != "postgresql":
             return
         failures = 0
@@ -108,6 +119,34 @@ class OutboxWakeup:
 
     def _notified(self, *_args: Any) -> None:
         self.due.set()
+
+    async def _watch_sqlite(self, stop: asyncio.Event) -> None:
+        path = self.engine.url.database
+        if not path or path == ":memory:":
+            return
+        # Short busy timeout: a read in WAL mode waits only during a WAL recovery, and a
+        # watch that fails now is simply tried again at its next turn.
+        with contextlib.closing(sqlite3.connect(path, timeout=0.05)) as connection:
+            self.listening.set()
+            # Unlike any rowid, so the first reading wakes a claim too: whatever was
+            # written before the watch began is found by it, as on PostgreSQL.
+            last: object = object()
+            try:
+                while not stop.is_set():
+                    try:
+                        # fetchall: no statement left open, which would pin a snapshot
+                        # and keep checkpoints from emptying the WAL.
+                        [(latest,)] = connection.execute(_LARGEST_DELIVERY).fetchall()
+                    except sqlite3.Error as exc:
+                        log_tick_failure("webhooks.watch_failed", exc)
+                    else:
+                        if latest != last:
+                            self.due.set()
+                            last = latest
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=self.watch)
+            finally:
+                self.listening.clear()
 
 
 async def _first(*waits: Any) -> None:

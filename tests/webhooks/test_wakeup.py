@@ -1,6 +1,7 @@
-"""PostgreSQL wakes the dispatcher at commit (NOTIFY from the deliveries trigger), so a
-webhook leaves long before the next poll; the listener comes back after losing its
-connection. The poll is set to a minute here: anything sent within seconds was woken."""
+"""PostgreSQL wakes the dispatcher at commit (NOTIFY from the deliveries trigger), SQLite
+by the worker's watch of the deliveries table, so a webhook leaves long before the next
+poll; PostgreSQL's listener comes back after losing its connection. The poll is set to a
+minute here: anything sent within seconds was woken."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ from pesaswitch.webhooks.wakeup import CHANNEL
 from tests.conftest import settings_maker
 from tests.support.receiver import Receiver, running_receiver
 from tests.webhooks.test_delivery import add_endpoint, pay, setup, wait_until
-
-pytestmark = pytest.mark.postgres_only
 
 POLL_RARELY = {"webhook_interval": 60.0}
 
@@ -53,6 +52,20 @@ async def listening(url: str, timeout: float = 10.0) -> list[int]:
     return pids
 
 
+async def test_a_webhook_leaves_long_before_the_next_poll(
+    gateway_factory: Any, receiver: Receiver
+) -> None:
+    gateway, merchant = await setup(gateway_factory, **POLL_RARELY)
+    await add_endpoint(gateway, merchant, receiver.url + "/hook")
+    for count, phone in enumerate(("0708374149", "0708374150", "0708374151"), start=1):
+        payment = await pay(gateway, merchant, phone)
+        assert payment["status"] == "completed"
+        await wait_until(lambda n=count: len(receiver.received) == n, timeout=5)  # type: ignore[misc]
+        assert payment["id"].encode() in receiver.received[-1].body
+    assert len(receiver.received) == 3
+
+
+@pytest.mark.postgres_only
 async def test_a_webhook_leaves_at_commit_not_at_the_next_poll(
     gateway_factory: Any, receiver: Receiver, isolated_database_url: str
 ) -> None:
@@ -67,6 +80,7 @@ async def test_a_webhook_leaves_at_commit_not_at_the_next_poll(
     assert len(receiver.received) == 2
 
 
+@pytest.mark.postgres_only
 async def test_the_listener_reconnects_after_its_connection_is_killed(
     gateway_factory: Any, receiver: Receiver, isolated_database_url: str
 ) -> None:
