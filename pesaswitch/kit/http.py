@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import aiohttp
 import httpx
@@ -27,7 +28,7 @@ _CHUNK = 16 * 1024
 
 
 @contextmanager
-def _mapped(request: httpx.Request) -> Iterator[None]:
+def _mapped(request: httpx.Request | None) -> Iterator[None]:
     try:
         yield
     # Order matters: the connection-timeout classes also derive from ServerTimeoutError.
@@ -113,12 +114,57 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1"},
         )
 
+    async def post_capped(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes,
+        timeouts: httpx.Timeout,
+        sni_hostname: str | None,
+        keep: int,
+    ) -> tuple[int, bytes]:
+        """POST on aiohttp alone, without building httpx's request and response: the
+        status and at most ``keep`` bytes of the answer. Raises httpx's exceptions, as
+        ``handle_async_request`` does (without a request attached)."""
+        with _mapped(None):
+            async with self._client().post(
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                compress=None,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=timeouts.pool, sock_connect=timeouts.connect,
+                    sock_read=timeouts.read,
+                ),
+                server_hostname=sni_hostname,
+            ) as response:  # fmt: skip
+                kept = bytearray()
+                async for chunk in response.content.iter_chunked(_CHUNK):
+                    kept += chunk
+                    if len(kept) >= keep:
+                        break
+                return response.status, bytes(kept[:keep])
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
 
+_TRANSPORTS: WeakKeyDictionary[httpx.AsyncClient, AiohttpTransport] = WeakKeyDictionary()
+
+
 def async_client(*, limits: httpx.Limits | None = None, **options: Any) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` (``options`` as httpx takes them) sending through aiohttp."""
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), **options)
+    transport = AiohttpTransport(limits=limits)
+    client = httpx.AsyncClient(transport=transport, **options)
+    _TRANSPORTS[client] = transport
+    return client
+
+
+def aiohttp_transport_of(client: httpx.AsyncClient) -> AiohttpTransport | None:
+    """The aiohttp transport of a client ``async_client`` made (None for any other, such
+    as a test's ASGI client), for the hot sends that skip httpx's layers."""
+    return _TRANSPORTS.get(client)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from pesaswitch.kit.http import aiohttp_transport_of
 from pesaswitch.webhooks.ssrf import UnsafeUrl, check_url
 
 __all__ = ["RESPONSE_KEEP_BYTES", "AttemptResult", "post_pinned"]
@@ -60,7 +61,18 @@ async def post_pinned(
     address = target.addresses[0]
     pinned = httpx.URL(url).copy_with(host=address)
     host_header = target.host if target.port in (80, 443) else f"{target.host}:{target.port}"
+    transport = aiohttp_transport_of(http)
     try:
+        if transport is not None:
+            # The worker's client: straight to aiohttp, which saves httpx's request and
+            # response objects (~a sixth of the worker's CPU per webhook, by its profile).
+            status, answer = await transport.post_capped(
+                str(pinned), headers={**http.headers, **headers, "host": host_header},
+                body=body.encode(), timeouts=http.timeout, sni_hostname=target.host,
+                keep=RESPONSE_KEEP_BYTES,
+            )  # fmt: skip
+            text = answer.decode("utf-8", errors="replace")
+            return AttemptResult(status, elapsed(), text, None)
         async with http.stream(
             "POST",
             pinned,
