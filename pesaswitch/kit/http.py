@@ -164,6 +164,23 @@ def async_client(*, limits: httpx.Limits | None = None, **options: Any) -> httpx
     return client
 
 
+async def post_for_status(
+    client: httpx.AsyncClient, url: str, *, headers: dict[str, str], body: bytes
+) -> int:
+    """POST and return the status, the answer read and dropped: straight through aiohttp
+    on a client ``async_client`` made, through httpx on any other. Raises httpx's
+    errors either way."""
+    transport = aiohttp_transport_of(client)
+    if transport is None:
+        response = await client.post(url, content=body, headers=headers)
+        return response.status_code
+    status, _ = await transport.post_capped(
+        url, headers={**client.headers, **headers}, body=body, timeouts=client.timeout,
+        sni_hostname=None, keep=_CHUNK,
+    )  # fmt: skip
+    return status
+
+
 def aiohttp_transport_of(client: httpx.AsyncClient) -> AiohttpTransport | None:
     """The aiohttp transport of a client ``async_client`` made (None for any other, such
     as a test's ASGI client), for the hot sends that skip httpx's layers."""

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from pesaswitch.config import SANDBOX_PASSKEY, SimulatorMode
 from pesaswitch.daraja.wire import stk_password
 from pesaswitch.kit import crypto
-from pesaswitch.kit.http import async_client
+from pesaswitch.kit.http import async_client, post_for_status
 from pesaswitch.simulator import wire
 from pesaswitch.simulator.b2c import B2CSimulator
 from pesaswitch.simulator.c2b import C2BSimulator
@@ -152,15 +152,14 @@ class Simulator:
     async def _deliver_callback(self, push: SimulatedPush) -> None:
         body = json.dumps(wire.stk_callback_body(push)).encode()
         try:
-            response = await self.callback_http.post(
-                push.callback_url,
-                content=body,
+            status = await post_for_status(
+                self.callback_http, push.callback_url, body=body,
                 headers={
                     "Content-Type": "application/json;charset=UTF-8",
                     "BusinessShortCode": push.shortcode,
                 },
-            )
-            push.callbacks_sent.append(response.status_code)
+            )  # fmt: skip
+            push.callbacks_sent.append(status)
         except httpx.HTTPError as exc:
             # Daraja delivers once and never retries (daraja.md §3); neither do we.
             push.callbacks_sent.append(0)
