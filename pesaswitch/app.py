@@ -31,6 +31,7 @@ from pesaswitch.db import create_engine, create_sessionmaker
 from pesaswitch.doctor.probe import router as doctor_probe_router
 from pesaswitch.errors import install_handlers
 from pesaswitch.kit.body_limit import BodyLimitMiddleware
+from pesaswitch.kit.heap import settle_heap
 from pesaswitch.kit.http import async_client
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.kit.nul import refuse_nul
@@ -191,4 +192,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
         return JSONResponse({"status": "ready"})
 
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """``serve --workers N``'s factory: each process builds its app from the environment,
+    then settles its heap (kit/heap.py) as a single ``serve`` does."""
+    app = create_app()
+    settle_heap()
     return app

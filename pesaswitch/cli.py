@@ -29,6 +29,7 @@ from pesaswitch.config import Settings
 from pesaswitch.dashboard.cli import users_app
 from pesaswitch.doctor.runner import load_and_run
 from pesaswitch.kit.commands import echo_json, in_transaction, load_settings
+from pesaswitch.kit.heap import settle_heap
 from pesaswitch.kit.logging import configure_logging
 from pesaswitch.ledger.cli import ledger_app
 from pesaswitch.payouts.cli import fx_app
@@ -105,7 +106,7 @@ def serve(
         os.environ["PESASWITCH_HOST"] = settings.host
         os.environ["PESASWITCH_PORT"] = str(settings.port)
         uvicorn.run(
-            "pesaswitch.app:create_app",
+            "pesaswitch.app:create_served_app",
             factory=True,
             workers=workers,
             host=settings.host,
@@ -121,8 +122,10 @@ def serve(
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
         return
+    served = create_app(settings)
+    settle_heap()
     uvicorn.run(
-        create_app(settings),
+        served,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -144,6 +147,7 @@ def worker() -> None:
 
     async def main() -> None:
         runtime = build_runtime(settings)
+        settle_heap()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -176,6 +180,7 @@ def simulator(
     """Run the Daraja simulator on its own port."""
     settings = load_settings()
     sim = Simulator(simulator_config(settings))
+    settle_heap()
     uvicorn.run(sim.app, host=host, port=port, log_level=settings.log_level, access_log=False)
 
 
