@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
 from starlette.routing import Mount
@@ -48,6 +49,9 @@ from pesaswitch.simulator.app import Simulator, SimulatorConfig
 from pesaswitch.simulator.chaos import ChaosSettings
 from pesaswitch.webhooks.endpoints import router as webhooks_router
 from pesaswitch.worker import run_worker
+
+# FastAPI's native OpenTelemetry, not asked for (config.py, opentelemetry).
+TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def simulator_config(settings: Settings) -> SimulatorConfig:
@@ -125,6 +129,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         description="Self-hostable M-Pesa payment gateway.",
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query), Depends(refuse_nul)],
+        telemetry=None if settings.opentelemetry else TELEMETRY_OFF,
     )
     app.state.runtime = runtime
     parameters_without_null(app)
