@@ -28,6 +28,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from pesaswitch.db import transient
 from pesaswitch.ledger.models import LedgerAccount
 
 TTL_SECONDS = 60.0
@@ -54,8 +55,10 @@ class Identity:
 
     def account(self) -> LedgerAccount:
         """A transient ``LedgerAccount`` for posting to (its balance is not loaded)."""
-        return LedgerAccount(id=self.id, key=self.key, kind=self.kind, currency=self.currency,
-                             account_id=self.account_id, shortcode=self.shortcode)  # fmt: skip
+        return transient(LedgerAccount, {
+            "id": self.id, "key": self.key, "kind": self.kind, "currency": self.currency,
+            "account_id": self.account_id, "shortcode": self.shortcode,
+        })  # fmt: skip
 
 
 @dataclass

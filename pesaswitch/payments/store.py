@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.daraja.wire import StkResult
+from pesaswitch.db import transient
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.kit.ids import new_id
 from pesaswitch.ledger.accounts import MERCHANT_KINDS
@@ -249,7 +250,7 @@ def payment_from_row(row: Any) -> Payment:
     statements return it), from the UPDATE's RETURNING."""
     values = {attr: row[column] for column, attr in PAYMENT_ATTRIBUTES.items()}
     values["metadata_"] = json_value(values["metadata_"])
-    return Payment(**values)
+    return transient(Payment, values)
 
 
 def json_value(value: Any) -> Any:

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pesaswitch.accounts.models import Channel
 from pesaswitch.daraja.wire import StkPushAccepted
+from pesaswitch.db import transient
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.payments import store_sqlite
 from pesaswitch.payments.models import Payment, PushState
@@ -128,8 +129,10 @@ async def create_payment(
             row = await driver.fetchrow(_CREATE, *params)
     if row is None or not row["created_payment"]:
         return None
-    channel = Channel(**{attr: row[column] for column, attr in _CHANNEL_ATTRIBUTES.items()})
-    payment = Payment(**{**values, "channel_id": channel.id})
+    channel = transient(
+        Channel, {attr: row[column] for column, attr in _CHANNEL_ATTRIBUTES.items()}
+    )
+    payment = transient(Payment, {**values, "channel_id": channel.id})
     return Created(payment, channel)
 
 
@@ -173,12 +176,14 @@ async def accept_push(
     stored for the key. It is not when the row was not as this process expected (a
     callback settled it first): the caller then stores this response itself."""
     now = utcnow()
-    expected = Payment(**{attr: getattr(payment, attr) for attr in PAYMENT_ATTRIBUTES.values()})
-    expected.checkout_request_id = accepted.checkout_request_id
-    expected.merchant_request_id = accepted.merchant_request_id
-    expected.push_state = PushState.ACCEPTED.value
-    expected.next_query_at = now + timedelta(seconds=query_after)
-    expected.updated_at = now
+    expected = transient(Payment, {
+        **{attr: getattr(payment, attr) for attr in PAYMENT_ATTRIBUTES.values()},
+        "checkout_request_id": accepted.checkout_request_id,
+        "merchant_request_id": accepted.merchant_request_id,
+        "push_state": PushState.ACCEPTED.value,
+        "next_query_at": now + timedelta(seconds=query_after),
+        "updated_at": now,
+    })  # fmt: skip
     params: list[Any] = [payment.id, accepted.checkout_request_id, accepted.merchant_request_id,
                          expected.next_query_at, now]  # fmt: skip
     replay: StoredResponse | None = None

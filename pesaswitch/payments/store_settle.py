@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pesaswitch.accounts.models import ChannelKind
 from pesaswitch.daraja.wire import StkResult
+from pesaswitch.db import transient
 from pesaswitch.kit.clock import utcnow
 from pesaswitch.ledger.flows import cached_collection_entry
 from pesaswitch.ledger.policy import ledger_policy_of
@@ -163,7 +164,7 @@ def _writes(
     # the row's MerchantRequestID where it had one.
     values["checkout_request_id"] = result.checkout_request_id or values["checkout_request_id"]
     values["merchant_request_id"] = values["merchant_request_id"] or result.merchant_request_id
-    payment = Payment(**values)
+    payment = transient(Payment, values)
     entry = _NO_ENTRY
     if status is PaymentStatus.COMPLETED and row["channel_kind"] == ChannelKind.WALLET.value:
         credit = cached_collection_entry(

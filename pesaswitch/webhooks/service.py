@@ -13,6 +13,7 @@ from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pesaswitch.accounts.models import Account, Environment
+from pesaswitch.db import transient
 from pesaswitch.errors import NotFound, ValidationFailed
 from pesaswitch.kit import crypto
 from pesaswitch.kit.clock import isoformat, utcnow
@@ -102,10 +103,10 @@ def new_event(
         {"id": event_id, "type": event_type.value, "created_at": isoformat(now), "data": data},
         separators=(",", ":"),
     )
-    return Event(
-        id=event_id, account_id=account_id, type=event_type.value, object_id=object_id,
-        payload=payload, created_at=now,
-    )  # fmt: skip
+    return transient(Event, {
+        "id": event_id, "account_id": account_id, "type": event_type.value,
+        "object_id": object_id, "payload": payload, "created_at": now,
+    })  # fmt: skip
 
 
 def event_row(event: Event) -> dict[str, Any]:
