@@ -39,6 +39,7 @@ from pesaswitch.kit.nul import refuse_nul
 from pesaswitch.kit.openapi import declare_problems, parameters_without_null
 from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
+from pesaswitch.payments.create_route import CreatePaymentRoute
 from pesaswitch.payments.endpoints import router as payments_router
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
 from pesaswitch.payouts.endpoints import router as payouts_router
@@ -150,6 +151,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # First of all routes: the one request every payment makes besides its POST, matched
     # before the route table's linear scan (the paths do not overlap).
     app.router.routes.insert(0, STK_CALLBACK_ROUTE)
+    # And the POST every payment starts with, answered without FastAPI's request handling
+    # when it is the common one; any other goes on to the route above (create_route.py).
+    app.router.routes.insert(1, CreatePaymentRoute())
     # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
     app.include_router(doctor_probe_router)
     app.include_router(payout_callbacks_router)

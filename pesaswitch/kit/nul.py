@@ -54,12 +54,17 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def refuse_nul_in_json(raw: bytes) -> None:
-    """Raise a RequestValidationError if the JSON text ``raw`` holds a NUL in a string."""
+def may_hold_nul(raw: bytes) -> bool:
+    """Whether the JSON text ``raw`` may hold a NUL in a string (False: it holds none)."""
     # UTF-8 JSON writes U+0000 only as this escape (a raw NUL byte is invalid JSON, and
     # the "u" is lower case; its zeros have no case). json.loads also reads UTF-16 and
     # UTF-32, whose first four bytes always hold a zero byte: those are parsed to look.
-    if _ESCAPED not in raw and b"\x00" not in raw[:4]:
+    return _ESCAPED in raw or b"\x00" in raw[:4]
+
+
+def refuse_nul_in_json(raw: bytes) -> None:
+    """Raise a RequestValidationError if the JSON text ``raw`` holds a NUL in a string."""
+    if not may_hold_nul(raw):
         return
     try:
         document = json.loads(raw)
