@@ -14,6 +14,7 @@ import base64
 import json
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,8 @@ from pesaswitch.simulator.scenarios import (
 log = structlog.get_logger(__name__)
 
 TOKEN_LIFETIME = 3599
+# How long pushes are remembered for queries and statements, as Daraja keeps them (a day).
+PUSH_HISTORY = 86_400.0
 
 
 @dataclass(slots=True)
@@ -91,6 +94,11 @@ class Simulator:
         self._owns_http = callback_http is None
         self.tokens: dict[str, float] = {}
         self.pushes: dict[str, SimulatedPush] = {}
+        # The same pushes oldest first, all of them and by phone number: the prune and the
+        # rules read only the pushes they need, not every push of the last day (a scan
+        # of all was most of the simulator's CPU per push once thousands were held).
+        self._oldest_first: deque[SimulatedPush] = deque()
+        self._by_msisdn: dict[str, deque[SimulatedPush]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.chaos = Chaos(config.chaos) if config.chaos is not None else None
         self.b2c = B2CSimulator(
@@ -172,19 +180,31 @@ class Simulator:
     # --- rules -----------------------------------------------------------------------
 
     def _subscriber_locked(self, msisdn: str, now: float) -> bool:
-        return any(p.msisdn == msisdn and not p.is_final(now) for p in self.pushes.values())
+        return any(not p.is_final(now) for p in self._by_msisdn.get(msisdn, ()))
 
     def _same_amount_recently(self, msisdn: str, amount: int, now: float) -> bool:
-        return any(
-            p.msisdn == msisdn and p.amount == amount and now - p.created_at < SAME_AMOUNT_WINDOW
-            for p in self.pushes.values()
-        )
+        for push in reversed(self._by_msisdn.get(msisdn, ())):  # newest first
+            if now - push.created_at >= SAME_AMOUNT_WINDOW:
+                return False
+            if push.amount == amount:
+                return True
+        return False
+
+    def _remember(self, push: SimulatedPush) -> None:
+        self.pushes[push.checkout_request_id] = push
+        self._oldest_first.append(push)
+        self._by_msisdn.setdefault(push.msisdn, deque()).append(push)
 
     def _prune(self, now: float) -> None:
         # Keep a day of history for queries; older pushes are forgotten like Daraja's.
-        stale = [k for k, p in self.pushes.items() if now - p.created_at > 86_400]
-        for key in stale:
-            del self.pushes[key]
+        # Pushes are remembered as they are made, so the stale ones are at the front.
+        while self._oldest_first and now - self._oldest_first[0].created_at > PUSH_HISTORY:
+            push = self._oldest_first.popleft()
+            self.pushes.pop(push.checkout_request_id, None)
+            same_phone = self._by_msisdn[push.msisdn]
+            same_phone.popleft()  # its oldest: the same order
+            if not same_phone:
+                del self._by_msisdn[push.msisdn]
 
     # --- HTTP ------------------------------------------------------------------------
 
@@ -302,7 +322,7 @@ class Simulator:
         )
         while push.checkout_request_id in self.pushes:  # same millisecond, same number
             push.checkout_request_id += str(secrets.randbelow(10))
-        self.pushes[push.checkout_request_id] = push
+        self._remember(push)
         log.info("simulator.stk.accepted", msisdn=msisdn, behaviour=push.behaviour.value)
         if self.chaos is not None:
             self.chaos.record_push(push)
