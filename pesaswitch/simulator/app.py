@@ -69,6 +69,9 @@ class SimulatorConfig:
     pending_queries: int = 3
     rule_same_amount: bool = True
     rule_subscriber_lock: bool = True
+    # Pushes remembered for queries and statements, oldest forgotten first: a day of them
+    # at load-test rates would not fit in memory (~3.5 KiB each).
+    max_pushes: int = 20_000
     # Interactive mode (simulator/prompts.py): ordinary numbers wait for the sandbox phone.
     mode: SimulatorMode = SimulatorMode.AUTO
     pin: str = "1234"
@@ -196,9 +199,13 @@ class Simulator:
         self._by_msisdn.setdefault(push.msisdn, deque()).append(push)
 
     def _prune(self, now: float) -> None:
-        # Keep a day of history for queries; older pushes are forgotten like Daraja's.
+        # Keep a day of history for queries (at most max_pushes); older pushes are
+        # forgotten like Daraja's.
         # Pushes are remembered as they are made, so the stale ones are at the front.
-        while self._oldest_first and now - self._oldest_first[0].created_at > PUSH_HISTORY:
+        while self._oldest_first and (
+            now - self._oldest_first[0].created_at > PUSH_HISTORY
+            or len(self._oldest_first) >= self.config.max_pushes  # room for the next
+        ):
             push = self._oldest_first.popleft()
             self.pushes.pop(push.checkout_request_id, None)
             same_phone = self._by_msisdn[push.msisdn]

@@ -99,3 +99,24 @@ async def test_the_same_amount_fails_with_17_within_the_window_only() -> None:
     finally:
         await http.aclose()
         await sim.aclose()
+
+
+async def test_past_its_cap_the_oldest_pushes_are_forgotten_first() -> None:
+    config = SimulatorConfig(
+        "key", "secret", callback_delay=600.0, max_pushes=3,
+        rule_same_amount=False, rule_subscriber_lock=False,
+    )  # fmt: skip
+    sim = Simulator(config)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://d")
+    client = DarajaClient(http, DarajaApp("key", "secret"))
+    try:
+        ids = [
+            (
+                await client.stk_push(dataclasses.replace(REQUEST, phone=f"25471200001{n}"))
+            ).checkout_request_id
+            for n in range(5)
+        ]
+        assert list(sim.pushes) == ids[2:]
+    finally:
+        await http.aclose()
+        await sim.aclose()
