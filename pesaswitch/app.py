@@ -204,9 +204,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     return app
 
 
-def create_served_app() -> FastAPI:
-    """``serve --workers N``'s factory: each process builds its app from the environment,
-    then settles its heap (kit/heap.py) as a single ``serve`` does."""
-    app = create_app()
+def create_served_app(settings: Settings | None = None) -> FastAPI:
+    """The app as ``serve`` runs it: built, then its heap settled (kit/heap.py). Also
+    ``serve --workers N``'s factory, where each process builds it from the environment."""
+    app = create_app(settings)
     settle_heap()
     return app

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pesaswitch import migrate as migrations
 from pesaswitch.accounts import service as accounts
 from pesaswitch.accounts.models import Account, ChannelKind, Environment, KeyKind
-from pesaswitch.app import build_runtime, create_app, simulator_config
+from pesaswitch.app import build_runtime, create_served_app, simulator_config
 from pesaswitch.bootstrap import bootstrap_sandbox, new_account_json
 from pesaswitch.c2b.cli import c2b_app, register_c2b
 from pesaswitch.compat.common import basic_credentials
@@ -122,10 +122,8 @@ def serve(
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         )
         return
-    served = create_app(settings)
-    settle_heap()
     uvicorn.run(
-        served,
+        create_served_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -26,17 +26,35 @@ async def read_auth(
     runtime: RuntimeDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> AuthContext:
-    scheme, _, credentials = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
+    presented = bearer_key(authorization)
+    if presented is None:
         raise AuthenticationFailed(
             "Send 'Authorization: Bearer <key>' with a secret or public key",
             headers=_BEARER_HEADERS,
         )
     try:
-        return await authenticate_cached(runtime, credentials.strip(), client=client_of(request))
+        return await authenticate_cached(runtime, presented, client=client_of(request))
     except AuthenticationFailed as exc:
         exc.headers = _BEARER_HEADERS
         raise
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header; None for any other header."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    presented = credentials.strip()
+    return presented if scheme.lower() == "bearer" and presented else None
+
+
+def cached_auth(runtime: Runtime, presented: str) -> AuthContext | None:
+    """The key's context if this process verified it within the TTL; else None. No
+    lookup, no throttle: the side-effect-free start of ``authenticate_cached``."""
+    settings = runtime.settings
+    return cache.get(settings.database_url, _digest(runtime, presented))
+
+
+def _digest(runtime: Runtime, presented: str) -> str:
+    return crypto.keyed_hash(runtime.settings.secret_key, presented)
 
 
 def client_of(request: Request) -> str | None:
@@ -50,7 +68,7 @@ async def authenticate_cached(
     up in a read-only session and cached. Every dialect authenticates through here.
     A client that keeps presenting invalid keys is throttled (``throttle.py``)."""
     settings = runtime.settings
-    digest = crypto.keyed_hash(settings.secret_key, presented)
+    digest = _digest(runtime, presented)
     cached = cache.get(settings.database_url, digest)
     if cached is not None:
         return cached

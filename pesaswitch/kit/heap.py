@@ -4,11 +4,11 @@ CPython's collector runs a young collection every 700 net container allocations 
 every hundred of those, a full one that walks every object the process holds: the
 modules, FastAPI's routes and SQLAlchemy's mappers, several hundred thousand objects
 that live as long as the process. On the gateway that was ~10 % of its CPU per payment
-(py-spy, bench/issue-11-rounds.md, eleventh round).
+(py-spy, bench/issue-11-rounds-2.md, eleventh round).
 
-Only for the processes the CLI starts (``serve``, ``worker``), once their application is
-built: a test suite that builds hundreds of applications in one process must not keep
-each of them alive.
+Only for the processes the CLI starts (``serve``, ``worker``, ``simulator``), once what
+they run is built: a test suite that builds hundreds of applications in one process must
+not keep each of them alive.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 makes: a JSON body that validates, and a secret key this process verified recently.
 
 FastAPI's dependency solving, body handling and route scan cost ~13 % of the gateway's
-CPU per payment (py-spy, bench/issue-11-rounds.md, eleventh round), for an endpoint that
+CPU per payment (py-spy, bench/issue-11-rounds-2.md, eleventh round), for an endpoint that
 takes a body, a key and a header. This route answers the common request itself, as
 ``endpoints.create_payment`` would, and hands every other one (a query string, another
 content type, a body FastAPI would refuse, a key not in the cache, a public key) to the
@@ -18,17 +18,15 @@ from __future__ import annotations
 import json
 
 from fastapi import HTTPException
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.routing import Match, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from pesaswitch.accounts.keycache import cache
+from pesaswitch.accounts.dependencies import bearer_key, cached_auth
 from pesaswitch.accounts.service import AuthContext
-from pesaswitch.errors import PROBLEM_JSON
-from pesaswitch.kit import crypto
 from pesaswitch.kit.nul import may_hold_nul
+from pesaswitch.payments.endpoints import initiation_answer
 from pesaswitch.payments.initiate import initiate_payment
 from pesaswitch.payments.schemas import PaymentCreate
 from pesaswitch.runtime import Runtime, get_runtime
@@ -39,15 +37,11 @@ _DECLINED = "pesaswitch.create_route.declined"
 
 
 def _cached_writer(runtime: Runtime, request: Request) -> AuthContext | None:
-    """The secret key's context when this process verified it within the TTL: the cache
-    lookup ``accounts.dependencies.authenticate_cached`` starts with, which has no side
-    effects. Anything else is for FastAPI's route (its lookup, throttle and refusals)."""
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    presented = credentials.strip()
-    if scheme.lower() != "bearer" or not presented:
-        return None
-    settings = runtime.settings
-    context = cache.get(settings.database_url, crypto.keyed_hash(settings.secret_key, presented))
+    """A secret key's context when this process verified the key within the TTL
+    (``accounts.dependencies.cached_auth``, which has no side effects). Anything else is
+    for FastAPI's route: its lookup, throttle and refusals."""
+    presented = bearer_key(request.headers.get("authorization"))
+    context = None if presented is None else cached_auth(runtime, presented)
     return context if context is not None and context.can_write else None
 
 
@@ -90,7 +84,7 @@ class _CreatePaymentApp:
         request = Request(scope, receive)
         runtime = get_runtime(request)
         raw = b""
-        accepted = None
+        auth = data = None
         # A body without a declared length is left unread: the length is what the body
         # limit checks (kit/body_limit.py), and FastAPI's route reads it as it always has.
         if not scope["query_string"] and "content-length" in request.headers:
@@ -98,20 +92,14 @@ class _CreatePaymentApp:
             if auth is not None:
                 raw = await _read_body(request)
                 data = _payment_create(request, raw)
-                accepted = None if data is None else (auth, data)
-        if accepted is None:
+        if auth is None or data is None:
             scope[_DECLINED] = True
             await scope["router"](scope, _replaying(raw, receive) if raw else receive, send)
             return
-        auth, data = accepted
         response = await initiate_payment(
             runtime, auth=auth, data=data, idempotency_key=request.headers.get("idempotency-key")
         )
-        media_type = "application/json" if response.status_code < 400 else PROBLEM_JSON
-        answer = JSONResponse(
-            response.body, status_code=response.status_code, media_type=media_type
-        )
-        await answer(scope, receive, send)
+        await initiation_answer(response)(scope, receive, send)
 
 
 class CreatePaymentRoute(Route):

@@ -24,6 +24,7 @@ from pesaswitch.payments.schemas import (
     PhoneValidateIn,
     PhoneValidateOut,
 )
+from pesaswitch.protection.idempotency import StoredResponse
 from pesaswitch.refunds import service as refunds
 from pesaswitch.refunds.schemas import PaymentDetailOut
 from pesaswitch.runtime import RuntimeDep
@@ -48,6 +49,11 @@ async def create_payment(
     response = await initiate_payment(
         runtime, auth=auth, data=data, idempotency_key=idempotency_key
     )
+    return initiation_answer(response)
+
+
+def initiation_answer(response: StoredResponse) -> JSONResponse:
+    """The initiation's response (or the one stored for its Idempotency-Key) as sent."""
     media_type = "application/json" if response.status_code < 400 else PROBLEM_JSON
     return JSONResponse(response.body, status_code=response.status_code, media_type=media_type)
 

@@ -200,8 +200,8 @@ class Simulator:
 
     def _prune(self, now: float) -> None:
         # Keep a day of history for queries (at most max_pushes); older pushes are
-        # forgotten like Daraja's.
-        # Pushes are remembered as they are made, so the stale ones are at the front.
+        # forgotten like Daraja's. They are remembered as they are made: the stale ones
+        # are at the front.
         while self._oldest_first and (
             now - self._oldest_first[0].created_at > PUSH_HISTORY
             or len(self._oldest_first) >= self.config.max_pushes  # room for the next
