@@ -1,14 +1,21 @@
-"""The load generator: C asyncio workers with httpx clients, optionally in K processes.
+"""The load generator: C asyncio workers on aiohttp, optionally in K processes.
 
 A `Plan` describes the requests (picklable, so client processes can rebuild them); request
 number ``i`` goes to ``urls[i % len(urls)]`` (round-robin over the gateway processes), and a
 payment body uses the phone number ``0712`` + ``phone_base + i`` (distinct numbers, so no
 Daraja rule applies). Requests that start during the warm-up are sent but not counted.
+
+The generator shares the machine's two cores with the system it measures, so it is as lean
+as a Python client gets: aiohttp alone. Until issue 11's twelfth round it used httpx (an
+``AsyncClient`` per 4 connections), which spent ~0.9 ms of CPU per end-to-end payment,
+about half of what the gateway spends; aiohttp spends a third of that
+(bench/issue-11-rounds-2.md, "The load generator").
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import multiprocessing
 import time
@@ -16,10 +23,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 PHONES = 1_000_000  # 0712000000 … 0712999999
-POOL = 4  # connections per httpx.AsyncClient
 
 
 @dataclass(frozen=True)
@@ -97,20 +103,18 @@ async def _drive(plan: Plan, bounds: Bounds, offset: int, stride: int, start_at:
     next_local = 0
     last_answer = t0
     headers = dict(plan.headers)
-    # One AsyncClient per POOL workers and gateway: a single client's pool slows down as it
-    # grows (encode/httpx#3215; measured here: 32 connections in one pool ran ~4x slower
-    # than 8 pools of 4 against the same trivial endpoint), and a pool shared by several
-    # gateways would close connections to one to open them to the next.
-    limits = httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL)
-    groups = [
-        [
-            httpx.AsyncClient(limits=limits, timeout=bounds.timeout, trust_env=False)
-            for _ in plan.urls
-        ]
-        for _ in range(math.ceil(bounds.concurrency / POOL))
-    ]
+    timeout = aiohttp.ClientTimeout(total=bounds.timeout)
+    # One session per gateway, each with a connection per worker: aiohttp's pool does not
+    # slow down as it grows (httpx's did, encode/httpx#3215, hence its pools of 4 before).
+    sessions = [
+        aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=bounds.concurrency, limit_per_host=0),
+            timeout=timeout, auto_decompress=False, skip_auto_headers=("User-Agent",),
+        )
+        for _ in plan.urls
+    ]  # fmt: skip
 
-    async def worker(clients: list[httpx.AsyncClient]) -> None:
+    async def worker() -> None:
         nonlocal next_local, last_answer
         while True:
             i = offset + next_local * stride
@@ -122,22 +126,27 @@ async def _drive(plan: Plan, bounds: Bounds, offset: int, stride: int, start_at:
             next_local += 1
             result.issued = max(result.issued, i + 1)
             url, body = plan.request(i)
-            client = clients[i % len(plan.urls)]
+            session = sessions[i % len(plan.urls)]
             sent = headers
             if body is not None:
                 # As merchants do: each payment with its own Idempotency-Key (the reference
                 # is unique per run and payment), so the claim and the stored response are
                 # part of what is measured.
                 sent = {**headers, "Idempotency-Key": str(body["reference"])}
+            answered: Any = None
             try:
-                response = await client.request(plan.method, url, json=body, headers=sent)
-                outcome = "ok" if response.status_code == plan.expect else str(response.status_code)
-            except httpx.HTTPError as exc:
-                response, outcome = None, type(exc).__name__
+                async with session.request(plan.method, url, json=body, headers=sent) as response:
+                    payload = await response.read()
+                    ok = response.status == plan.expect
+                    outcome = "ok" if ok else str(response.status)
+                    if ok and plan.collect_ids:
+                        answered = json.loads(payload)["id"]
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                outcome = type(exc).__name__
             end = time.monotonic()
             last_answer = max(last_answer, end)
-            if plan.collect_ids and response is not None and outcome == "ok":
-                result.started.append((start, str(response.json()["id"])))
+            if answered is not None:
+                result.started.append((start, str(answered)))
             if start < measure_from:
                 continue
             result.statuses[outcome] += 1
@@ -145,10 +154,10 @@ async def _drive(plan: Plan, bounds: Bounds, offset: int, stride: int, start_at:
                 result.latencies.append(end - start)
 
     try:
-        await asyncio.gather(*(worker(groups[n // POOL]) for n in range(bounds.concurrency)))
+        await asyncio.gather(*(worker() for _ in range(bounds.concurrency)))
     finally:
-        for client in (c for group in groups for c in group):
-            await client.aclose()
+        for session in sessions:
+            await session.close()
     result.elapsed = max(1e-9, last_answer - measure_from)
     result.wall = max(1e-9, last_answer - t0)
     result.cpu = time.process_time() - cpu0
@@ -174,7 +183,7 @@ def run(plan: Plan, bounds: Bounds, clients: int = 1) -> Result:
         )
         for k in range(clients)
     ]
-    start_at = time.monotonic() + 2.0  # spawned processes import httpx first; start together
+    start_at = time.monotonic() + 2.0  # spawned processes import aiohttp first; start together
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
         parts = pool.map(_child, [(plan, shares[k], k, clients, start_at) for k in range(clients)])
     total = Result()

@@ -113,13 +113,13 @@ def _log_summary(logs: Path) -> dict[str, dict[str, int]]:
 def measure(args: argparse.Namespace, logs: Path) -> Report:
     setup = {
         "code": _revision(),
-        "database": "throwaway PostgreSQL cluster (fsync=off, synchronous_commit=off)"
+        "database": "throwaway PostgreSQL cluster (fsync=off, synchronous_commit=on)"
         if args.db == "postgres" else "SQLite file in the temp dir (WAL, synchronous=FULL)",
         "processes": f"{args.api_procs} x `pesaswitch serve` (PESASWITCH_EMBEDDED_WORKER=false), "
         f"{args.workers} x `pesaswitch worker`, `pesaswitch simulator` (delay 0), "
         "bench/receiver.py under uvicorn",
-        "load generator": f"{args.clients} process(es), asyncio + httpx (an AsyncClient per 4 "
-        f"connections), concurrency {args.concurrency} in all; {args.duration:g} s per "
+        "load generator": f"{args.clients} process(es), asyncio + aiohttp (a session per "
+        f"gateway), concurrency {args.concurrency} in all; {args.duration:g} s per "
         f"scenario after a warm-up; end-to-end: {args.payments} payments",
     }  # fmt: skip
     if inherited_settings():

@@ -120,7 +120,7 @@ class Runner:
         return [pid for _, pid in result.started]
 
     def wrk_healthz(self) -> None:
-        """``/healthz`` with wrk (bench/wrk.py): the server's figure, where the httpx
+        """``/healthz`` with wrk (bench/wrk.py): the server's figure, where the Python
         generator's is its own ceiling."""
         if not wrk.available():
             self.checks.append("INFO wrk is not installed: no wrk rows (scripts/ensure-wrk.sh)")
