@@ -17,8 +17,6 @@ from typing import Any
 from pesaswitch.kit.clock import NAIROBI
 from pesaswitch.simulator.scenarios import Behaviour, describe
 
-_HEX = "0123456789abcdef"
-
 B2C_COMMANDS = {"BusinessPayment", "SalaryPayment", "PromotionPayment"}
 IDENTIFIER_TYPES = {"1", "2", "4"}  # MSISDN, till, shortcode
 REASON_TYPES = {
@@ -95,7 +93,7 @@ class SimulatedPayout:
 
 def conversation_id(moment: datetime) -> str:
     """``AG_YYYYMMDD_`` followed by 20 hex characters (daraja.md §6)."""
-    suffix = "".join(secrets.choice(_HEX) for _ in range(20))
+    suffix = secrets.token_hex(10)
     return f"AG_{moment.astimezone(NAIROBI):%Y%m%d}_{suffix}"
 
 
