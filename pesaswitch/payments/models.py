@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pesaswitch.db import Base
@@ -38,7 +38,14 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         Index("ix_payments_account_created", "account_id", "id"),
-        Index("ix_payments_reconcile", "status", "next_query_at"),
+        # The reconciler's due payments; partial, so that no lookup of one payment by a
+        # unique column and its status can tie with it (migration 0013).
+        Index(
+            "ix_payments_due",
+            "next_query_at",
+            postgresql_where=text("next_query_at IS NOT NULL"),
+            sqlite_where=text("next_query_at IS NOT NULL"),
+        ),
         # STK abuse protection: pending prompts to one number of an account, and an
         # account's failures in the sliding window (pesaswitch/protection/stk.py).
         Index("ix_payments_account_phone_status", "account_id", "phone", "status"),
