@@ -15,13 +15,14 @@ COMMIT), through the session. Here the same rows are written in two, on asyncpg 
 Python builds what is written from the row as read plus the callback's final values,
 with the same functions as the other paths, so all of them store the same rows. The
 function settles the row only if it is still that version and pending; when it is not
-(a push response or another result landed in between), nothing is written.
+(a push response or another result landed in between), nothing is written, and the row
+is read and tried once more.
 
-Anything this path does not take — no pending payment that agrees, a row changed since
-the read, a ledger account not in the identity cache yet, a fee that takes from the
-wallet, a failure to count under STK protection, a receipt another payment holds —
-returns None, and the caller takes the transactional path, which decides it as before. A
-deadlock rolls the call back and raises, and the caller runs it again
+Anything this path does not take — no pending payment that agrees, a row changed again
+after the second read, a ledger account not in the identity cache yet, a fee that takes
+from the wallet, a failure to count under STK protection, a receipt another payment
+holds — returns None, and the caller takes the transactional path, which decides it as
+before. A deadlock rolls the call back and raises, and the caller runs it again
 (``db.retry_on_conflict``), as it does a transaction.
 
 The function's SQL lives in its migration, not here: a later migration that changes the
@@ -75,6 +76,7 @@ WHERE p.callback_token = $1 AND p.status = 'pending'
 """
 _SETTLE = "SELECT settle_stk_callback(" + ", ".join(f"${n}" for n in range(1, 43)) + ")"
 UNIQUE_VIOLATION = "23505"
+_READS = 2  # the read and one more when the row changed before the call (below)
 # No entry: NULL for each of the function's nine ledger parameters.
 _NO_ENTRY: tuple[None, ...] = (None,) * 9
 
@@ -123,22 +125,30 @@ async def settle_callback(
         async with engine.connect() as connection:
             raw = await connection.get_raw_connection()
             driver: Any = raw.driver_connection
-            row = await driver.fetchrow(_READ, token, result.checkout_request_id, amount)
-            if row is None:
-                return None
-            payment, params = _writes(session, row, result, status, body, source_ip, protection)
-            if params is None:
-                return None
-            try:
-                written = await driver.fetchval(_SETTLE, *params)
-            except Exception as exc:
-                # Another payment holds the receipt (the C2B echo of this one): the
-                # transactional path meets the same and has the answer
-                # (daraja/endpoints.py). A deadlock is retried by the caller, as any
-                # transaction's is.
-                if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+            # A row changed between the read and the call is read once more: nearly
+            # always it is the push's acceptance, recorded while its callback was on the
+            # way (a callback can beat the push's answer), and the payment is still
+            # pending. The transactional path would hold the balance rows' locks over
+            # five round trips for what two do here.
+            for _ in range(_READS):
+                row = await driver.fetchrow(_READ, token, result.checkout_request_id, amount)
+                if row is None:
                     return None
-                raise
+                payment, params = _writes(session, row, result, status, body, source_ip, protection)
+                if params is None:
+                    return None
+                try:
+                    written = await driver.fetchval(_SETTLE, *params)
+                except Exception as exc:
+                    # Another payment holds the receipt (the C2B echo of this one): the
+                    # transactional path meets the same and has the answer
+                    # (daraja/endpoints.py). A deadlock is retried by the caller, as any
+                    # transaction's is.
+                    if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                        return None
+                    raise
+                if written:
+                    break
     if not written:
         return None
     log.info("payments.settled", payment_id=payment.id, status=status.value,

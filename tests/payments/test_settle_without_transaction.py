@@ -22,8 +22,9 @@ from pesaswitch.db import transaction
 from pesaswitch.ledger import idcache
 from pesaswitch.ledger.flows import collection_entry
 from pesaswitch.ledger.models import JournalEntry, LedgerAccount, Posting
-from pesaswitch.payments import callbacks
+from pesaswitch.payments import callbacks, store_settle
 from pesaswitch.payments.models import DarajaCallback, Payment
+from pesaswitch.payments.service import Applied
 from pesaswitch.webhooks.models import Delivery, Event
 from tests.conftest import Gateway, Merchant, create_merchant
 from tests.ledger.helpers import assert_sound
@@ -208,24 +209,50 @@ async def test_it_stores_what_the_transaction_stores(gateway_factory: Any) -> No
     assert stored["postings"] == direct["postings"]
 
 
-@pytest.mark.postgres_only  # SQLite reads and settles under one write lock: nothing between
-async def test_a_row_changed_after_the_read_is_left_alone(gateway_factory: Any) -> None:
-    gateway, merchant = await _setup(gateway_factory)
-    payment = await _push(gateway, merchant, 300)
-    receipt = _receipt(gateway, payment)
-    await _warm_ledger_ids(gateway, merchant, payment, receipt)
+async def _race_a_held_update(gateway: Gateway, payment: Payment, receipt: str) -> Any:
+    """The hot path's answer when another transaction updates the row and holds it: the
+    read sees the version before, the settling call waits for the row and then finds a
+    newer version."""
     sessions = _sessions(gateway)
-
-    # Another transaction updates the row and holds it: the read sees the version before,
-    # the settling call waits for the row and then finds a newer version.
     async with transaction(sessions) as session:
         await session.execute(
             update(Payment).where(Payment.id == payment.id).values(query_attempts=1)
         )
         racing = asyncio.create_task(_direct(gateway, payment, _callback(payment, receipt)))
         await _until_waiting(sessions, racing)
-    assert await racing is None
+    return await racing
 
+
+@pytest.mark.postgres_only  # SQLite reads and settles under one write lock: nothing between
+async def test_a_row_changed_after_the_read_is_read_again(gateway_factory: Any) -> None:
+    gateway, merchant = await _setup(gateway_factory)
+    payment = await _push(gateway, merchant, 300)
+    receipt = _receipt(gateway, payment)
+    await _warm_ledger_ids(gateway, merchant, payment, receipt)
+
+    applied = await _race_a_held_update(gateway, payment, receipt)
+    assert applied is not None
+    assert applied.outcome is Applied.APPLIED
+    stored = await _stored(gateway, payment.id)
+    assert stored["payment"]["status"] == "completed"
+    assert stored["payment"]["query_attempts"] == 1  # settled on the newer version
+    assert stored["raw"] == [("applied", True, 0)]
+    assert len(stored["events"]) == 1
+    assert len(stored["postings"]) == 3
+
+
+@pytest.mark.postgres_only
+async def test_a_row_changed_after_every_read_is_left_alone(
+    gateway_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway, merchant = await _setup(gateway_factory)
+    payment = await _push(gateway, merchant, 310)
+    receipt = _receipt(gateway, payment)
+    await _warm_ledger_ids(gateway, merchant, payment, receipt)
+    # One read only: the row changes after it, as it would after each of two.
+    monkeypatch.setattr(store_settle, "_READS", 1)
+
+    assert await _race_a_held_update(gateway, payment, receipt) is None
     stored = await _stored(gateway, payment.id)
     assert stored["payment"]["status"] == "pending"
     assert (stored["raw"], stored["events"], stored["postings"]) == ([], [], [])
