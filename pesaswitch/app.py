@@ -41,6 +41,7 @@ from pesaswitch.kit.query import single_valued_query
 from pesaswitch.ledger.endpoints import router as ledger_router
 from pesaswitch.payments.create_route import CreatePaymentRoute
 from pesaswitch.payments.endpoints import router as payments_router
+from pesaswitch.payments.read_route import ReadPaymentRoute
 from pesaswitch.payouts.callbacks import router as payout_callbacks_router
 from pesaswitch.payouts.endpoints import router as payouts_router
 from pesaswitch.refunds.callbacks import router as reversal_callbacks_router
@@ -154,6 +155,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # And the POST every payment starts with, answered without FastAPI's request handling
     # when it is the common one; any other goes on to the route above (create_route.py).
     app.router.routes.insert(1, CreatePaymentRoute())
+    # And the status read merchants poll, the same way (read_route.py).
+    app.router.routes.insert(2, ReadPaymentRoute())
     # `pesaswitch doctor --probe` fetches this through PESASWITCH_PUBLIC_URL.
     app.include_router(doctor_probe_router)
     app.include_router(payout_callbacks_router)

@@ -256,7 +256,6 @@ async def get_refund(session: AsyncSession, *, account_id: str, refund_id: str) 
 async def payment_detail(session: AsyncSession, *, payment: Payment) -> PaymentDetailOut:
     """The payment with its refunds and reversal. A payment never refunded or reversed
     (most) costs one primary-key read, plus the channel's kind when it is completed."""
-    base = PaymentDetailOut.render(payment).model_dump()
     claim_row = await session.get(PaymentReturn, payment.id, populate_existing=True)
     refunds: list[Refund] = []
     reversal: Reversal | None = None
@@ -274,16 +273,29 @@ async def payment_detail(session: AsyncSession, *, payment: Payment) -> PaymentD
             .order_by(Reversal.id.desc())
             .limit(1)
         )
-    refundable = 0
-    if (
+    wallet_refundable = (
         payment.status == PaymentStatus.COMPLETED.value
         and not claims.reversed
         and await _is_wallet_payment(session, payment)
-    ):
-        refundable = payment.amount - claims.refunded
+    )
+    return render_detail(payment, refunds=refunds, reversal=reversal, claims=claims,
+                         wallet_refundable=wallet_refundable)  # fmt: skip
+
+
+def render_detail(
+    payment: Payment,
+    *,
+    refunds: list[Refund],
+    reversal: Reversal | None,
+    claims: Claims,
+    wallet_refundable: bool,
+) -> PaymentDetailOut:
+    """``payment_detail``'s answer from what it read (``wallet_refundable``: completed,
+    not reversed, paid into a wallet channel); also ``payments/read_route.py``'s."""
+    refundable = payment.amount - claims.refunded if wallet_refundable else 0
     return PaymentDetailOut(
         **{
-            **base,
+            **PaymentDetailOut.render(payment).model_dump(),
             "amount_refunded": sum(
                 r.amount for r in refunds if r.status == ReturnStatus.COMPLETED.value
             ),
