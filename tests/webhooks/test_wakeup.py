@@ -102,3 +102,29 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(
     payment = await pay(gateway, merchant, "0708374149")
     await wait_until(lambda: len(receiver.received) == 1, timeout=5)
     assert payment["id"].encode() in receiver.received[0].body
+
+
+@pytest.mark.postgres_only
+async def test_a_settlement_with_nothing_to_deliver_wakes_no_dispatcher(
+    gateway_factory: Any, receiver: Receiver, isolated_database_url: str
+) -> None:
+    """No endpoint and no callback URL: the settlement inserts no delivery, so nothing is
+    notified; once an endpoint exists, the next settlement notifies."""
+    gateway, merchant = await setup(gateway_factory, **POLL_RARELY)
+    heard: list[str] = []
+    connection = await asyncpg.connect(
+        isolated_database_url.replace("postgresql+asyncpg", "postgresql")
+    )
+    try:
+        await connection.add_listener(CHANNEL, lambda *args: heard.append(args[1]))
+        payment = await pay(gateway, merchant, "0708374149")
+        assert payment["status"] == "completed"
+        await asyncio.sleep(0.5)  # a notification is sent at commit, before the status reads
+        assert heard == []
+        await add_endpoint(gateway, merchant, receiver.url + "/hook")
+        payment = await pay(gateway, merchant, "0708374150")
+        await wait_until(lambda: len(heard) >= 1, timeout=5)
+        await wait_until(lambda: len(receiver.received) == 1, timeout=5)
+        assert payment["id"].encode() in receiver.received[0].body
+    finally:
+        await connection.close()
